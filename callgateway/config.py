@@ -1,0 +1,342 @@
+"""The clinic config (YAML) as validated models. Errors name the offending key."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from callgateway.phone import InvalidNumber, parse_e164
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CATEGORIES = (
+    "call-metadata",
+    "transcript",
+    "recording",
+    "voicemail",
+    "appointment",
+    "consent",
+    "audit",
+    "message",
+)
+DEFAULT_RETENTION = {
+    "call-metadata": 2190,
+    "transcript": 90,
+    "recording": 365,
+    "voicemail": 90,
+    "appointment": 2555,
+    "consent": 2190,
+    "audit": 2190,
+    "message": 365,
+}
+# Where a caller in danger is told to hang up and dial, by region code.
+EMERGENCY_NUMBERS = {"uk": "999", "eu": "112", "us": "911", "ca": "911", "au": "000"}
+DEFAULT_EMERGENCY_PHRASES = (
+    "chest pain",
+    "can't breathe",
+    "cannot breathe",
+    "can not breathe",
+    "not breathing",
+    "stroke",
+    "suicidal",
+    "kill myself",
+    "overdose",
+    "unconscious",
+    "heart attack",
+    "severe bleeding",
+)
+
+
+class ConfigError(ValueError):
+    """The config is invalid; the message is one line naming the key."""
+
+
+def _e164(value: str) -> str:
+    try:
+        return parse_e164(value)
+    except InvalidNumber as exc:
+        raise ValueError(str(exc)) from None
+
+
+E164 = Annotated[str, AfterValidator(_e164)]
+
+_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def parse_ranges(spec: str) -> list[tuple[time, time]]:
+    """`"08:00-12:00, 13:00-18:00"` -> [(08:00, 12:00), (13:00, 18:00)]."""
+    ranges: list[tuple[time, time]] = []
+    for part in spec.split(","):
+        m = _RANGE.match(part.strip())
+        if not m:
+            raise ValueError(f"expected HH:MM-HH:MM, got {part.strip()!r}")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+            raise ValueError(f"no such time in {part.strip()!r}")
+        start = time(h1, m1)
+        end = time(23, 59, 59) if h2 == 24 else time(h2, m2)
+        if end <= start:
+            raise ValueError(f"closes before it opens: {part.strip()!r}")
+        if ranges and start < ranges[-1][1]:
+            raise ValueError(f"overlaps the previous range: {part.strip()!r}")
+        ranges.append((start, end))
+    return ranges
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Region(Strict):
+    aws_region: str
+    bucket: str
+    kms_key_id: str | None = None
+    emergency_number: str | None = None
+
+
+class Retention(Strict):
+    """Days kept per data category; absent keys fall back to the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    call_metadata: int | None = Field(None, alias="call-metadata", ge=1)
+    transcript: int | None = Field(None, ge=1)
+    recording: int | None = Field(None, ge=1)
+    voicemail: int | None = Field(None, ge=1)
+    appointment: int | None = Field(None, ge=1)
+    consent: int | None = Field(None, ge=1)
+    audit: int | None = Field(None, ge=1)
+    message: int | None = Field(None, ge=1)
+
+    def days(self) -> dict[str, int]:
+        return {
+            k.replace("_", "-"): v for k, v in self.model_dump().items() if v is not None
+        }
+
+
+class OpenAIAgent(Strict):
+    kind: Literal["openai"]
+    model: str = "gpt-4o-mini"
+    timeout_seconds: float = Field(4.0, gt=0, le=30)
+
+
+class RulesAgent(Strict):
+    kind: Literal["rules"]
+
+
+class Recording(Strict):
+    enabled: bool = False
+    announcement: str = "This call may be recorded."
+
+
+class Escalation(Strict):
+    numbers: list[E164] = Field(default_factory=list)
+    ring_seconds: int = Field(20, ge=5, le=120)
+
+
+class AppointmentType(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    minutes: int = Field(ge=5, le=480)
+
+
+class Sms(Strict):
+    twilio_opt_out_replies: bool = False
+
+
+class Reminders(Strict):
+    sms_hours_before: list[int] = Field(default_factory=list)
+    call_hours_before: list[int] = Field(default_factory=list)
+    quiet_hours: str | None = "20:00-08:00"
+
+
+class Emergency(Strict):
+    phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_EMERGENCY_PHRASES))
+    number: str | None = None
+
+
+class Clinic(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str
+    region: str
+    timezone: str
+    numbers: list[E164] = Field(min_length=1)
+    hours: dict[str, str] = Field(default_factory=dict)
+    greeting: str
+    language: str = "en-GB"
+    agent: RulesAgent | OpenAIAgent | Literal["rules", "openai"] = "rules"
+    recording: Recording = Recording()
+    escalation: Escalation = Escalation()
+    appointment_types: list[AppointmentType] = Field(default_factory=list)
+    default_appointment_type: str | None = None
+    closed_dates: list[date] = Field(default_factory=list)
+    min_lead_minutes: int = Field(60, ge=0)
+    retention: Retention = Retention()
+    sms: Sms = Sms()
+    reminders: Reminders = Reminders()
+    emergency: Emergency = Emergency()
+    voicemail_max_seconds: int = Field(120, ge=10, le=600)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: dict[str, str]) -> dict[str, str]:
+        for day, spec in value.items():
+            if day not in DAYS:
+                raise ValueError(f"unknown day {day!r} (use {', '.join(DAYS)})")
+            try:
+                parse_ranges(str(spec))
+            except ValueError as exc:
+                raise ValueError(f"{day}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _types(self) -> Clinic:
+        ids = [t.id for t in self.appointment_types]
+        if len(ids) != len(set(ids)):
+            raise ValueError("appointment_types: duplicate id")
+        if self.default_appointment_type and self.default_appointment_type not in ids:
+            raise ValueError(
+                f"default_appointment_type: unknown appointment type "
+                f"{self.default_appointment_type!r}"
+            )
+        return self
+
+    @property
+    def agent_kind(self) -> str:
+        return self.agent if isinstance(self.agent, str) else self.agent.kind
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def opening_hours(self, day_index: int) -> list[tuple[time, time]]:
+        """Opening ranges for a weekday (0 = Monday); empty when closed."""
+        spec = self.hours.get(DAYS[day_index])
+        return parse_ranges(spec) if spec else []
+
+    def appointment_type(self, type_id: str) -> AppointmentType | None:
+        return next((t for t in self.appointment_types if t.id == type_id), None)
+
+
+class Config(Strict):
+    regions: dict[str, Region]
+    retention: Retention = Retention()
+    clinics: list[Clinic] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        seen: dict[str, str] = {}
+        ids: set[str] = set()
+        for i, clinic in enumerate(self.clinics):
+            if clinic.id in ids:
+                raise _KeyError(f"clinics[{i}].id", f"duplicate clinic id {clinic.id!r}")
+            ids.add(clinic.id)
+            if clinic.region not in self.regions:
+                raise _KeyError(f"clinics[{i}].region", f"unknown region {clinic.region!r}")
+            for j, number in enumerate(clinic.numbers):
+                if number in seen:
+                    raise _KeyError(
+                        f"clinics[{i}].numbers[{j}]",
+                        f"number already claimed by clinic {seen[number]!r}",
+                    )
+                seen[number] = clinic.id
+        return self
+
+    def retention_days(self, clinic: Clinic, category: str) -> int:
+        merged = {**DEFAULT_RETENTION, **self.retention.days(), **clinic.retention.days()}
+        return merged[category]
+
+    def emergency_number(self, clinic: Clinic) -> str:
+        region = self.regions[clinic.region]
+        return (
+            clinic.emergency.number
+            or region.emergency_number
+            or EMERGENCY_NUMBERS.get(clinic.region, "112")
+        )
+
+
+class _KeyError(ValueError):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("RulesAgent", "OpenAIAgent") or str(part).startswith(
+            ("literal[", "function-after[")
+        ):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(root)"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    ctx_error = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, _KeyError):
+        return str(ctx_error)
+    message = str(ctx_error) if ctx_error else err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    message = message.removeprefix("Value error, ")
+    return f"{_loc(tuple(err['loc']))}: {message}"
+
+
+def parse_config(data: Any, cell: str | None = None) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError("(root): the config must be a mapping")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc)) from None
+    if cell is not None:
+        if cell not in config.regions:
+            raise ConfigError(f"CALLGATEWAY_CELL: unknown region {cell!r}")
+        for i, clinic in enumerate(config.clinics):
+            if clinic.region != cell:
+                raise ConfigError(
+                    f"clinics[{i}].region: clinic {clinic.id!r} is in region "
+                    f"{clinic.region!r}, not this cell's {cell!r}"
+                )
+    return config
+
+
+def load_config(path: Path, cell: str | None = None) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"CALLGATEWAY_CONFIG: cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"CALLGATEWAY_CONFIG: not valid YAML{where}") from None
+    return parse_config(data, cell)

@@ -1,0 +1,262 @@
+"""The schema. Alembic owns it (see migrations/); every personal record has a retention date.
+
+Natural keys from Twilio (CallSid, MessageSid, RecordingSid) and the consent source id are
+unique so that a retried webhook finds its row instead of writing a second one.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Retained:
+    """Mixin: the data category and the day after which the row must be gone."""
+
+    data_category: Mapped[str] = mapped_column(String(32))
+    retention_until: Mapped[date] = mapped_column(Date, index=True)
+
+
+class ClinicState(Base):
+    """Runtime state of a clinic that staff may change without editing the config."""
+
+    __tablename__ = "clinic_state"
+
+    clinic_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Call(Retained, Base):
+    """The call log: one row per call, whatever Twilio sends and however often."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    clinic_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")
+    cli: Mapped[str] = mapped_column(String(32), index=True)  # E.164 or 'anonymous'
+    called: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(32), default="patient")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(24), default="ringing")
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    handled_by: Mapped[str] = mapped_column(String(16), default="none")
+    recorded: Mapped[bool] = mapped_column(Boolean, default=False)
+    gate_decision: Mapped[str | None] = mapped_column(String(16))
+    gate_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class CallTurn(Retained, Base):
+    """Transcript: what the caller said, what the agent answered, which tools it used."""
+
+    __tablename__ = "call_turns"
+    __table_args__ = (UniqueConstraint("call_sid", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    clinic_id: Mapped[str] = mapped_column(String(64), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))  # caller | agent | tool | system
+    text: Mapped[str] = mapped_column(Text)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Appointment(Retained, Base):
+    __tablename__ = "appointments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(32), unique=True)
+    clinic_id: Mapped[str] = mapped_column(String(64), index=True)
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    type_id: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="booked")  # booked | cancelled
+    patient_name: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16), default="ai")
+    source_call_sid: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SlotHold(Base):
+    """One row per occupied slot block: the unique key is what forbids double booking.
+
+    A check-then-insert would race; the database refuses the second insert instead.
+    """
+
+    __tablename__ = "slot_holds"
+    __table_args__ = (UniqueConstraint("clinic_id", "block_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(String(64))
+    block_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    appointment_id: Mapped[int] = mapped_column(
+        ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+
+
+class ConsentEvent(Retained, Base):
+    """Append-only consent ledger; the newest event per (clinic, phone) is the state."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_clinic_phone", "clinic_id", "phone", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # opted_out | opted_in
+    channel: Mapped[str] = mapped_column(String(8))  # sms | voice | staff
+    source_id: Mapped[str] = mapped_column(String(96), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Suppression(Base):
+    """An erased number that must stay opted out: only a keyed hash is kept."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("clinic_id", "phone_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(String(64))
+    phone_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Message(Retained, Base):
+    """SMS in and out. Inbound free text is kept for staff; outbound tracks delivery."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    clinic_id: Mapped[str] = mapped_column(String(64), index=True)
+    direction: Mapped[str] = mapped_column(String(8))  # in | out
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    clinic_number: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(24), default="text")
+    status: Mapped[str] = mapped_column(String(24), default="received")
+    handled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Recording(Retained, Base):
+    """A call recording or voicemail: where it is, and whether Twilio's copy is gone."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    clinic_id: Mapped[str] = mapped_column(String(64), index=True)
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # recording | voicemail
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    region: Mapped[str] = mapped_column(String(16))
+    bucket: Mapped[str | None] = mapped_column(String(128))
+    key: Mapped[str | None] = mapped_column(String(512))
+    media_url: Mapped[str | None] = mapped_column(String(512))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    deleted_at_twilio: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WorkItem(Retained, Base):
+    """Something a person must do: an escalation, a callback request, a voicemail to hear."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (UniqueConstraint("call_sid", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # escalation | callback | voicemail
+    call_sid: Mapped[str] = mapped_column(String(64))
+    clinic_id: Mapped[str] = mapped_column(String(64), index=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | claimed | done
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    recording_sid: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))  # staff | admin
+    clinics: Mapped[list[str]] = mapped_column(JSON, default=list)  # ["*"] for all
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Retained, Base):
+    """Who did what to whose data, when. The subject is a keyed hash, never the number."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    clinic_id: Mapped[str | None] = mapped_column(String(64))
+    subject_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class OutboxItem(Retained, Base):
+    """Durable side effects (bucket writes, SMS) done after commit and retried until done."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    clinic_id: Mapped[str] = mapped_column(String(64), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,73 @@
+"""Process settings from the environment (12-factor), parsed strictly once at start."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Dev-only signing key. Printed at start so `callgateway call` can sign; refused in production.
+DEV_AUTH_TOKEN = "dev-auth-token-not-secret-0000000"
+DEV_ACCOUNT_SID = "AC00000000000000000000000000000000"
+DEV_SECRET_KEY = "dev-console-secret-key-not-secret"
+
+
+class SettingsError(ValueError):
+    """A missing or malformed environment variable, named."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "dev"
+    config_path: Path = Path("config/example.yaml")
+    database_url: str = "sqlite:///var/callgateway.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    twilio_account_sid: str = DEV_ACCOUNT_SID
+    twilio_auth_token: str = field(default=DEV_AUTH_TOKEN, repr=False)
+    twilio_api_base: str = "https://api.twilio.com"
+    public_base_url: str = "http://127.0.0.1:8000"
+    aws_endpoint_url: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    secret_key: str = field(default=DEV_SECRET_KEY, repr=False)
+    cell: str | None = None
+    subject_salt: str = field(default="dev-subject-salt", repr=False)
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env in ("dev", "test")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        mode = env.get("CALLGATEWAY_ENV", "dev")
+        if mode not in ("dev", "test", "production"):
+            raise SettingsError(f"CALLGATEWAY_ENV: must be dev, test or production, not {mode!r}")
+        base = env.get("PUBLIC_BASE_URL", cls.public_base_url).rstrip("/")
+        if not base.startswith(("http://", "https://")):
+            raise SettingsError("PUBLIC_BASE_URL: must start with http:// or https://")
+        settings = cls(
+            env=mode,
+            config_path=Path(env.get("CALLGATEWAY_CONFIG", str(cls.config_path))),
+            database_url=env.get("DATABASE_URL", cls.database_url),
+            redis_url=env.get("REDIS_URL", cls.redis_url),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", DEV_ACCOUNT_SID),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", DEV_AUTH_TOKEN),
+            twilio_api_base=env.get("TWILIO_API_BASE", cls.twilio_api_base).rstrip("/"),
+            public_base_url=base,
+            aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            secret_key=env.get("SECRET_KEY", DEV_SECRET_KEY),
+            cell=env.get("CALLGATEWAY_CELL") or None,
+            subject_salt=env.get("CALLGATEWAY_SUBJECT_SALT", "dev-subject-salt"),
+        )
+        if not settings.is_dev:
+            for name, value, default in (
+                ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token, DEV_AUTH_TOKEN),
+                ("SECRET_KEY", settings.secret_key, DEV_SECRET_KEY),
+                ("CALLGATEWAY_SUBJECT_SALT", settings.subject_salt, "dev-subject-salt"),
+            ):
+                if value == default or not value:
+                    raise SettingsError(f"{name}: required outside dev")
+        return settings
