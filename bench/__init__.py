@@ -1,0 +1,1 @@
+"""Load benchmark for the Twilio webhooks; run with `python -m bench`."""
