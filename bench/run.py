@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import html
 import http.client
-import importlib.util
 import json
 import math
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -27,10 +29,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 
-from bench.scenarios import BY_NAME, SCENARIOS, Context, Scenario
+from bench.scenarios import BY_NAME, SCENARIOS, TURN_PATH, Context, Scenario
 from bench.signing import signed_requests, write_data_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +68,7 @@ class Result:
     non_2xx: int = 0
     socket_errors: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
+    probe_status: int | None = None  # one request before the load, outside the numbers
     distinct_requests: int = 0
     wrapped: bool = False  # sent more requests than distinct ones: the tail were repeats
     ratio: float | None = None
@@ -92,7 +96,7 @@ class Gunicorn:
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -127,6 +131,13 @@ class Gunicorn:
         self._log.close()
 
 
+def _die_with_parent() -> None:
+    # Own session keeps the terminal's Ctrl-C away from gunicorn (we stop it in order);
+    # the parent-death signal keeps it from outliving a bench that was SIGKILLed.
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -159,19 +170,19 @@ def start_services(
 
 
 def migrate(env: dict[str, str]) -> None:
-    cli = Path(sys.executable).parent / "callgateway"
-    if cli.exists() and importlib.util.find_spec("callgateway.cli") is not None:
-        done = subprocess.run(
-            [str(cli), "db", "upgrade"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
+    """`callgateway db upgrade`, as an operator would run it, against the bench database."""
+    cli = str(Path(sys.executable).parent / "callgateway")
+
+    def call(*words: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [cli, *words], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
         )
+
+    if Path(cli).exists() and call("db", "upgrade", "--help").returncode == 0:
+        done = call("db", "upgrade")
         if done.returncode != 0:
             raise BenchError(f"callgateway db upgrade failed:\n{done.stdout}{done.stderr}")
-    else:  # the CLI is not there yet: the same migrations through the Python API
+    else:  # a CLI without the subcommand: the same migrations through the Python API
         from callgateway.db.migrate import upgrade
 
         upgrade(env["DATABASE_URL"])
@@ -220,7 +231,7 @@ def clinic_number(config_path: Path) -> tuple[str, str]:
     return number, country
 
 
-def probe(port: int, path: str, signature: str, body: str) -> int:
+def probe(port: int, path: str, signature: str, body: str) -> tuple[int, str]:
     conn = http.client.HTTPConnection(HOST, port, timeout=10)
     try:
         conn.request("POST", path, body=body, headers={
@@ -228,8 +239,7 @@ def probe(port: int, path: str, signature: str, body: str) -> int:
             "X-Twilio-Signature": signature,
         })  # fmt: skip
         resp = conn.getresponse()
-        resp.read()
-        return resp.status
+        return resp.status, resp.read().decode("utf-8", "replace")
     finally:
         conn.close()
 
@@ -273,6 +283,7 @@ class Runner:
             workdir,
         )
         self.floor_rps: float | None = None
+        self.gather_action: str | None = None
 
     def size(self, scenario: Scenario, seconds: int) -> int:
         if scenario.server == "floor":
@@ -299,9 +310,15 @@ class Runner:
         extra = next(
             signed_requests(self.token, base, scenario.path, [scenario.params(self.ctx, n)])
         )
-        if probe(port, extra.path, extra.signature, extra.body) == 404:
+        status, reply = probe(port, extra.path, extra.signature, extra.body)
+        res.probe_status = status
+        if status == 404:
             res.state = res.verdict = "n/a (endpoint missing)"
             return res
+        if scenario.name == "voice":
+            # Where the app really sends the caller's speech, to check TURN_PATH against.
+            m = re.search(r'<Gather\b[^>]*\baction="([^"]*)"', reply)
+            self.gather_action = html.unescape(m.group(1)) if m else None
 
         out = run_wrk(port, data, seconds, self.args.connections, self.args.threads)
         secs = out["duration_us"] / 1e6
@@ -369,7 +386,7 @@ def table(results: list[Result]) -> str:
         "  ".join(
             c.ljust(w) if i in (0, 6, 7) else c.rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
+        ).rstrip()
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -433,73 +450,86 @@ def _sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # same clean-up path as Ctrl-C
 
 
+def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> tuple[list[Result], Runner]:
+    """Start everything (registering its stop on `stack`), run the plan, judge it."""
+    from callgateway.config import ConfigError
+    from callgateway.devservices import ServiceError
+
+    scenarios, reported = plan(args.only)
+    needs_app = any(s.server == "app" for s in scenarios)
+    token = "bench-" + secrets.token_hex(16)  # never the dev token: nothing else can sign
+    if args.keep:  # logs and data files stay for a post-mortem
+        workdir = Path(tempfile.mkdtemp(prefix="cg-bench-"))
+        print(f"bench: keeping {workdir}", file=sys.stderr)
+    else:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cg-bench-")))
+    try:
+        number, country = clinic_number(args.config)
+        ports = {"floor": free_port()}
+        env_extra: dict[str, str] = {}
+        if needs_app:
+            print(f"bench: starting services (db={args.db}) in {workdir}", file=sys.stderr)
+            env_extra = start_services(args, workdir, stack)
+            ports["app"] = free_port()
+        env = base_env(env_extra, token, ports.get("app", 0), args.config)
+        if needs_app:
+            migrate(env)
+    except (ConfigError, ServiceError) as exc:
+        raise BenchError(str(exc)) from None
+    servers = {"floor": "bench.floor:create_app()", "app": "callgateway.app:create_app()"}
+    for name, port in ports.items():
+        log = workdir / f"gunicorn-{name}.log"
+        g = Gunicorn(name, servers[name], port, args.workers, env, log)
+        stack.callback(g.stop)
+        g.wait_ready()
+
+    ctx = Context(to_number=number, to_country=country)
+    runner = Runner(args, ctx, token, ports, workdir)
+    by_name: dict[str, Result] = {}
+    for s in scenarios:
+        secs = args.duration if s.name in reported else min(args.duration, SEED_SECONDS)
+        if s.uses_calls and not ctx.call_sids:
+            state = "n/a (no calls from voice)"
+            res = Result(s.name, s.server, s.path, s.target_text(), state=state, verdict="n/a")
+        else:
+            print(f"bench: {s.name:<7} {s.path} for {secs}s ...", file=sys.stderr)
+            res = runner.run(s, secs)
+        if s.name == "floor" and res.state == "ok":
+            runner.floor_rps = res.rps
+        by_name[s.name] = res
+    results = []
+    for s in scenarios:
+        if s.name in reported:
+            judge(s, by_name[s.name], runner.floor_rps)
+            results.append(by_name[s.name])
+    return results, runner
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not Path(WRK).exists():
         print(f"bench: wrk not found ({WRK}); apt-get install wrk", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _sigterm)
-    scenarios, reported = plan(args.only)
-    needs_app = any(s.server == "app" for s in scenarios)
-    token = "bench-" + secrets.token_hex(16)
-    results: list[Result] = []
     started = datetime.now(UTC)
-    with contextlib.ExitStack() as stack:
-        try:
-            if args.keep:  # logs and data files stay for a post-mortem
-                workdir = Path(tempfile.mkdtemp(prefix="cg-bench-"))
-                print(f"bench: keeping {workdir}", file=sys.stderr)
-            else:
-                tmp = tempfile.TemporaryDirectory(prefix="cg-bench-")
-                workdir = Path(stack.enter_context(tmp))
-            number, country = clinic_number(args.config)
-            ctx = Context(to_number=number, to_country=country)
-            ports = {"floor": free_port()}
-            env_extra: dict[str, str] = {}
-            if needs_app:
-                print(f"bench: starting services (db={args.db}) in {workdir}", file=sys.stderr)
-                env_extra = start_services(args, workdir, stack)
-                ports["app"] = free_port()
-            env = base_env(env_extra, token, ports.get("app", 0), args.config)
-            if needs_app:
-                migrate(env)
-            servers = {"floor": "bench.floor:create_app()", "app": "callgateway.app:create_app()"}
-            for name, port in ports.items():
-                g = Gunicorn(
-                    name, servers[name], port, args.workers, env, workdir / f"gunicorn-{name}.log"
-                )
-                stack.callback(g.stop)
-                g.wait_ready()
-
-            runner = Runner(args, ctx, token, ports, workdir)
-            by_name: dict[str, Result] = {}
-            for s in scenarios:
-                secs = args.duration if s.name in reported else min(args.duration, SEED_SECONDS)
-                if s.uses_calls and not ctx.call_sids:
-                    res = Result(
-                        s.name,
-                        s.server,
-                        s.path,
-                        s.target_text(),
-                        state="n/a (no calls from voice)",
-                        verdict="n/a",
-                    )
-                else:
-                    print(f"bench: {s.name:<7} {s.path} for {secs}s ...", file=sys.stderr)
-                    res = runner.run(s, secs)
-                if s.name == "floor" and res.state == "ok":
-                    runner.floor_rps = res.rps
-                by_name[s.name] = res
-            for s in scenarios:
-                if s.name in reported:
-                    judge(s, by_name[s.name], runner.floor_rps)
-                    results.append(by_name[s.name])
-        except KeyboardInterrupt:
-            print("\nbench: interrupted; stopping everything", file=sys.stderr)
-            return 130
-        except BenchError as exc:
-            print(f"bench: {exc}", file=sys.stderr)
-            return 2
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        with contextlib.ExitStack() as stack:
+            try:
+                results, runner = bench(args, stack)
+            finally:
+                # A second Ctrl-C must not cut the clean-up short and orphan a server.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; everything it started is stopped", file=sys.stderr)
+        return 130
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
     print(table(results))
     for r in results:
@@ -510,19 +540,30 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {r.name}: sent more than {r.distinct_requests} distinct requests; "
                 "the rest were repeats (Twilio-style retries)"
             )
-    write_json(args, results, started)
+    gather = runner.gather_action
+    if gather is not None and urlsplit(gather).path != urlsplit(TURN_PATH).path:
+        print(
+            f"  note: the voice reply gathers to {gather!r}, the turn scenario posts to "
+            f"{TURN_PATH!r} (bench/scenarios.py TURN_PATH)"
+        )
+    write_json(args, results, started, gather)
     print(f"results: {args.output}")
     return 1 if any(r.verdict == "FAIL" for r in results) else 0
 
 
-def write_json(args: argparse.Namespace, results: list[Result], started: datetime) -> None:
+def write_json(
+    args: argparse.Namespace, results: list[Result], started: datetime, gather: str | None
+) -> None:
     doc = {
         "started_at": started.isoformat(timespec="seconds"),
+        "gather_action_seen": gather,
         "git": git_rev(),
         "host": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "machine": platform.machine(),
+            # Other work on the box skews req/s; the ratio to the floor much less so.
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         },
         "options": {
             "duration": args.duration,
