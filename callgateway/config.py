@@ -122,9 +122,7 @@ class Retention(Strict):
     message: int | None = Field(None, ge=1)
 
     def days(self) -> dict[str, int]:
-        return {
-            k.replace("_", "-"): v for k, v in self.model_dump().items() if v is not None
-        }
+        return {k.replace("_", "-"): v for k, v in self.model_dump().items() if v is not None}
 
 
 class OpenAIAgent(Strict):

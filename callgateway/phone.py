@@ -29,11 +29,13 @@ class InvalidNumber(ValueError):
     """A string that is not a valid E.164 telephone number."""
 
 
-def parse_e164(raw: str) -> str:
+def parse_e164(raw: str, strict: bool = True) -> str:
     """Return the canonical E.164 form of `raw` or raise InvalidNumber.
 
-    Only strict international form is accepted: a clinic's config or an operator's
-    command line must not depend on a default country guess.
+    Only international form is accepted: a clinic's config or an operator's command line
+    must not depend on a default country guess. `strict` checks the number is assigned in
+    its country's plan (right for the clinic's own numbers); callers' numbers only need to
+    be possible, since drama and newly opened ranges (e.g. +44 7700 900xxx) are real CLIs.
     """
     text = (raw or "").strip()
     if not text.startswith("+"):
@@ -42,7 +44,8 @@ def parse_e164(raw: str) -> str:
         parsed = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(f"not a telephone number: {mask(text)}") from exc
-    if not phonenumbers.is_valid_number(parsed):
+    ok = phonenumbers.is_valid_number if strict else phonenumbers.is_possible_number
+    if not ok(parsed):
         raise InvalidNumber(f"not a valid number: {mask(text)}")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
@@ -56,7 +59,7 @@ def caller_id(raw: str | None) -> str:
     if is_withheld(raw):
         return ANONYMOUS
     try:
-        return parse_e164(raw or "")
+        return parse_e164(raw or "", strict=False)
     except InvalidNumber:
         # A CLI we cannot parse is no better than a withheld one: never guess a patient.
         return ANONYMOUS

@@ -6,7 +6,7 @@ unique so that a retried webhook finds its row instead of writing a second one.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -31,6 +32,25 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware UTC time")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -52,7 +72,7 @@ class ClinicState(Base):
     clinic_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Call(Retained, Base):
@@ -67,9 +87,9 @@ class Call(Retained, Base):
     cli: Mapped[str] = mapped_column(String(32), index=True)  # E.164 or 'anonymous'
     called: Mapped[str] = mapped_column(String(32))
     purpose: Mapped[str] = mapped_column(String(32), default="patient")
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(24), default="ringing")
     outcome: Mapped[str | None] = mapped_column(String(32))
@@ -92,7 +112,7 @@ class CallTurn(Retained, Base):
     role: Mapped[str] = mapped_column(String(16))  # caller | agent | tool | system
     text: Mapped[str] = mapped_column(Text)
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Appointment(Retained, Base):
@@ -103,14 +123,14 @@ class Appointment(Retained, Base):
     clinic_id: Mapped[str] = mapped_column(String(64), index=True)
     phone: Mapped[str] = mapped_column(String(32), index=True)
     type_id: Mapped[str] = mapped_column(String(64))
-    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default="booked")  # booked | cancelled
     patient_name: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(16), default="ai")
     source_call_sid: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SlotHold(Base):
@@ -124,7 +144,7 @@ class SlotHold(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     clinic_id: Mapped[str] = mapped_column(String(64))
-    block_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    block_start: Mapped[datetime] = mapped_column(UTCDateTime())
     appointment_id: Mapped[int] = mapped_column(
         ForeignKey("appointments.id", ondelete="CASCADE"), index=True
     )
@@ -142,7 +162,7 @@ class ConsentEvent(Retained, Base):
     state: Mapped[str] = mapped_column(String(16))  # opted_out | opted_in
     channel: Mapped[str] = mapped_column(String(8))  # sms | voice | staff
     source_id: Mapped[str] = mapped_column(String(96), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Suppression(Base):
@@ -154,7 +174,7 @@ class Suppression(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     clinic_id: Mapped[str] = mapped_column(String(64))
     phone_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Message(Retained, Base):
@@ -173,7 +193,7 @@ class Message(Retained, Base):
     kind: Mapped[str] = mapped_column(String(24), default="text")
     status: Mapped[str] = mapped_column(String(24), default="received")
     handled: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Recording(Retained, Base):
@@ -198,7 +218,7 @@ class Recording(Retained, Base):
     deleted_at_twilio: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class WorkItem(Retained, Base):
@@ -216,8 +236,8 @@ class WorkItem(Retained, Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | claimed | done
     claimed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     recording_sid: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class StaffUser(Base):
@@ -229,7 +249,7 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(16))  # staff | admin
     clinics: Mapped[list[str]] = mapped_column(JSON, default=list)  # ["*"] for all
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(Retained, Base):
@@ -238,7 +258,7 @@ class AuditEntry(Retained, Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     actor: Mapped[str] = mapped_column(String(254))
     action: Mapped[str] = mapped_column(String(64))
     clinic_id: Mapped[str | None] = mapped_column(String(64))
@@ -255,8 +275,8 @@ class OutboxItem(Retained, Base):
     kind: Mapped[str] = mapped_column(String(32))
     clinic_id: Mapped[str] = mapped_column(String(64), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+
 from callgateway.db.models import Base
 from callgateway.db.session import make_engine
 

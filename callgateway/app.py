@@ -1,0 +1,41 @@
+"""The app factory: settings, config, database, Redis and the blueprints, wired once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from twilio.request_validator import RequestValidator
+
+from callgateway import logs
+from callgateway.wiring import Services, bootstrap
+
+
+def create_app(
+    test_config: dict[str, Any] | None = None, services: Services | None = None
+) -> Flask:
+    logs.configure()
+    services = services or bootstrap()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=services.settings.secret_key,
+        # Twilio's forms are small; a huge body is an attack, not a call.
+        MAX_CONTENT_LENGTH=256 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not services.settings.is_dev,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["callgateway"] = services
+    app.extensions["callgateway.validator"] = RequestValidator(services.settings.twilio_auth_token)
+
+    from webhooks import bp as twilio_bp
+
+    app.register_blueprint(twilio_bp)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,105 @@
+"""The call log: one row per CallSid, completed idempotently by status callbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from callgateway.config import Clinic, Config
+from callgateway.db.models import Call
+from callgateway.dbutil import insert_ignore
+from callgateway.retention import retention_until
+
+TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+_RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3, "answered": 3}
+# A terminal status with no outcome of its own: what the log should say about the call.
+_MISSED_OUTCOME = {
+    "busy": "missed",
+    "no-answer": "missed",
+    "failed": "failed",
+    "canceled": "missed",
+}
+
+
+def rank(status: str) -> int:
+    return 9 if status in TERMINAL else _RANK.get(status, 0)
+
+
+@dataclass(frozen=True)
+class CallStart:
+    call_sid: str
+    cli: str  # E.164 or 'anonymous'
+    called: str
+    clinic: Clinic | None
+    at: datetime
+    direction: str = "inbound"
+    purpose: str = "patient"
+
+
+def start_call(session: Session, config: Config, start: CallStart) -> Call:
+    """Insert the call's row, or find it when Twilio retries (or a callback came first)."""
+    insert_ignore(
+        session,
+        Call,
+        {
+            "call_sid": start.call_sid,
+            "clinic_id": start.clinic.id if start.clinic else None,
+            "direction": start.direction,
+            "purpose": start.purpose,
+            "cli": start.cli,
+            "called": start.called,
+            "started_at": start.at,
+            "status": "ringing",
+            "handled_by": "none",
+            "recorded": False,
+            "data_category": "call-metadata",
+            "retention_until": retention_until(config, start.clinic, "call-metadata", start.at),
+        },
+        ["call_sid"],
+    )
+    return session.scalars(select(Call).where(Call.call_sid == start.call_sid)).one()
+
+
+def get_call(session: Session, call_sid: str) -> Call | None:
+    return session.scalars(select(Call).where(Call.call_sid == call_sid)).one_or_none()
+
+
+def note(session: Session, call_sid: str, **fields: object) -> None:
+    """Record a decision about the call (outcome, handled_by, gate decision, recorded)."""
+    session.execute(update(Call).where(Call.call_sid == call_sid).values(**fields))
+
+
+def apply_status(
+    session: Session,
+    call_sid: str,
+    status: str,
+    at: datetime,
+    duration_seconds: int | None,
+) -> bool:
+    """Move the call forward to `status`; never backwards. True when the row changed.
+
+    Twilio may deliver callbacks late, twice or out of order: a terminal status wins over
+    a late `ringing`, and the first terminal status is final.
+    """
+    call = session.scalars(select(Call).where(Call.call_sid == call_sid)).one_or_none()
+    if call is None:
+        return False
+    if rank(status) <= rank(call.status):
+        return False
+    fields: dict[str, object] = {"status": status}
+    if status == "in-progress" and call.answered_at is None:
+        fields["answered_at"] = at
+    if status in TERMINAL:
+        duration = duration_seconds if duration_seconds is not None else 0
+        fields["duration_seconds"] = duration
+        fields["ended_at"] = max(at, call.started_at + timedelta(seconds=duration))
+        if call.outcome is None:
+            fields["outcome"] = _MISSED_OUTCOME.get(status, "completed")
+    # Guarded update: a concurrent callback that already made the call terminal wins.
+    result = session.execute(
+        update(Call).where(Call.call_sid == call_sid, Call.status == call.status).values(**fields)
+    )
+    return bool(result.rowcount)

@@ -1,0 +1,75 @@
+"""Shared CLI plumbing: the root group, one-line errors, wired services."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from callgateway.config import ConfigError
+from callgateway.phone import InvalidNumber, parse_e164
+from callgateway.settings import Settings, SettingsError
+from callgateway.wiring import Services, bootstrap
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class OneLineGroup(click.Group):
+    """Every known failure ends as one line on stderr and a non-zero exit."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            # Click would print usage and a blank line first; the contract wants one line.
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, SettingsError, InvalidNumber) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=OneLineGroup)
+@click.version_option(package_name="callgateway")
+def main() -> None:
+    """CallGateway: the AI voice gateway for clinics."""
+
+
+def services() -> Services:
+    return bootstrap()
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def e164(value: str, strict: bool = False) -> str:
+    try:
+        return parse_e164(value, strict=strict)
+    except InvalidNumber as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def phone_option(name: str = "--phone", required: bool = True) -> Callable[[F], F]:
+    def callback(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        return e164(value) if value else value
+
+    return click.option(name, required=required, callback=callback, help="E.164 number")
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)

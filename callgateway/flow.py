@@ -1,0 +1,127 @@
+"""The path of a call: greeting -> recording announcement -> consent gate -> agent or person.
+
+Each function takes the wired Services and a typed event, writes what must outlive the call,
+and returns TwiML. No Flask in here: the webhooks translate.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from callgateway import calls, escalation
+from callgateway.config import Clinic
+from callgateway.db.models import Call
+from callgateway.phone import mask
+from callgateway.twiml import apology_and_hangup, say
+from callgateway.wiring import Services
+from consent.gate import may
+from recordings import policy as recording_policy
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_NUMBER = (
+    "Sorry, this number is not connected to a clinic on our service. Please check the "
+    "number and try again. Goodbye."
+)
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    call_sid: str
+    cli: str  # E.164 or 'anonymous'
+    called: str  # E.164 or '' when Twilio sent nothing usable
+    direction: str = "inbound"
+
+
+def incoming_call(services: Services, event: IncomingCall) -> str:
+    now = services.clock()
+    clinic = services.directory.by_number(event.called)
+    with services.db.session() as session:
+        call = calls.start_call(
+            session,
+            services.config,
+            calls.CallStart(event.call_sid, event.cli, event.called, clinic, now),
+        )
+        if clinic is None:
+            calls.note(session, event.call_sid, outcome="unknown-number", handled_by="none")
+    if clinic is None:
+        log.warning("call to a number no clinic claims", extra={"to": mask(event.called)})
+        return apology_and_hangup(UNKNOWN_NUMBER)
+
+    resp = VoiceResponse()
+    say(resp, clinic.greeting, clinic)
+    if clinic.recording.enabled:
+        # Announcement first; recording starts only in the webhook Twilio calls after it.
+        say(resp, clinic.recording.announcement, clinic)
+        resp.redirect(services.url("/twilio/voice/recording/start"), method="POST")
+        return str(resp)
+    route_after_greeting(services, call, clinic, resp)
+    return str(resp)
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    call_sid: str
+    status: str
+    duration_seconds: int | None
+    cli: str
+    called: str
+
+
+def call_status(services: Services, event: StatusEvent) -> None:
+    """Complete the call-log row. Idempotent, and safe before the voice webhook arrived."""
+    now = services.clock()
+    with services.db.session() as session:
+        if calls.get_call(session, event.call_sid) is None:
+            clinic = services.directory.by_number(event.called)
+            calls.start_call(
+                session,
+                services.config,
+                calls.CallStart(event.call_sid, event.cli, event.called, clinic, now),
+            )
+        calls.apply_status(session, event.call_sid, event.status, now, event.duration_seconds)
+
+
+def after_announcement(services: Services, call_sid: str) -> str:
+    """The announcement has played: only now may recording start. Then route the call."""
+    with services.db.session() as session:
+        call = calls.get_call(session, call_sid)
+    clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None
+    if call is None or clinic is None:
+        return apology_and_hangup(UNKNOWN_NUMBER)
+    recorded = recording_policy.start_recording(services, call, clinic)
+    if recorded:
+        with services.db.session() as session:
+            calls.note(session, call_sid, recorded=True)
+    resp = VoiceResponse()
+    route_after_greeting(services, call, clinic, resp)
+    return str(resp)
+
+
+def route_after_greeting(
+    services: Services, call: Call, clinic: Clinic, resp: VoiceResponse
+) -> None:
+    """Ask the gate; an opted-out caller (or an unreadable ledger) goes to a person."""
+    decision = may(services, clinic.id, call.cli, "ai_handling")
+    with services.db.session() as session:
+        calls.note(
+            session,
+            call.call_sid,
+            gate_decision="allow" if decision.allowed else "deny",
+            gate_reason=decision.reason,
+        )
+    if not decision.allowed:
+        escalation.to_person(services, call, clinic, resp, reason=decision.reason)
+        return
+    start_agent(services, call, clinic, resp)
+
+
+def start_agent(services: Services, call: Call, clinic: Clinic, resp: VoiceResponse) -> None:
+    """Hand the call to the clinic's booking agent (the agent capability builds this out)."""
+    say(resp, "Our automated booking line is not available yet. Please call back later.", clinic)
+    with services.db.session() as session:
+        calls.note(session, call.call_sid, outcome="closed-message", handled_by="ai")
+    resp.hangup()

@@ -1,0 +1,226 @@
+"""A terminal phone: plays Twilio against a running gateway.
+
+It signs every webhook the way Twilio does, follows the TwiML it gets back (Say, Play,
+Gather, Record, Dial, Redirect, Hangup), prints what the caller would hear, reads what the
+caller says from an input function (one line per turn), and sends the status callback at
+hang-up. Used by `callgateway call` and by the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import requests
+from twilio.request_validator import RequestValidator
+
+from callgateway.phone import mask
+
+API_VERSION = "2010-04-01"
+_DIGITS = re.compile(r"^[0-9#*]{1,12}$")
+
+
+class PhoneError(RuntimeError):
+    """The gateway could not be reached or refused the call; one line for the user."""
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass
+class Webhook:
+    """Signs and posts form-encoded webhooks the way Twilio does."""
+
+    base_url: str
+    auth_token: str
+    http: requests.Session = field(default_factory=requests.Session)
+    timeout: float = 15.0
+
+    def post(self, url: str, params: dict[str, str]) -> requests.Response:
+        if url.startswith("/"):
+            url = self.base_url.rstrip("/") + url
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        try:
+            response = self.http.post(
+                url,
+                data=urlencode(params),
+                headers={
+                    "X-Twilio-Signature": signature,
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "User-Agent": "TwilioProxy/1.1 (callgateway terminal phone)",
+                },
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise PhoneError(f"cannot reach the gateway at {url}: {type(exc).__name__}") from None
+        if response.status_code >= 400:
+            raise PhoneError(f"the gateway answered {response.status_code} to {url}")
+        return response
+
+
+@dataclass
+class Call:
+    hook: Webhook
+    to: str
+    from_: str
+    account_sid: str
+    read: Callable[[], str | None]  # returns None at end of input (caller hangs up)
+    write: Callable[[str], None]
+    dial_outcome: str = "no-answer"
+    twilio_api_base: str = "https://api.twilio.com"
+    call_sid: str = field(default_factory=lambda: new_sid("CA"))
+    heard: list[str] = field(default_factory=list)
+    _started: float = field(default_factory=time.monotonic)
+
+    def _params(self, **extra: str) -> dict[str, str]:
+        params = {
+            "AccountSid": self.account_sid,
+            "CallSid": self.call_sid,
+            "From": self.from_,
+            "To": self.to,
+            "Caller": self.from_,
+            "Called": self.to,
+            "Direction": "inbound",
+            "ApiVersion": API_VERSION,
+            "CallStatus": "in-progress",
+        }
+        params.update(extra)
+        return params
+
+    def _hear(self, text: str) -> None:
+        self.heard.append(text)
+        self.write(text)
+
+    def run(self) -> str:
+        """Play the whole call; returns the final call status."""
+        body = self.hook.post("/twilio/voice", self._params(CallStatus="ringing")).text
+        while body is not None:
+            body = self._play(body)
+        duration = max(1, round(time.monotonic() - self._started))
+        self.hook.post(
+            "/twilio/voice/status",
+            self._params(CallStatus="completed", CallDuration=str(duration)),
+        )
+        return "completed"
+
+    def _play(self, body: str) -> str | None:
+        """Play one TwiML document; return the next document, or None when the call ends."""
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError:
+            raise PhoneError("the gateway answered something that is not TwiML") from None
+        if root.tag != "Response":
+            raise PhoneError("the gateway answered XML that is not a TwiML <Response>")
+        for verb in root:
+            if verb.tag == "Say":
+                self._hear((verb.text or "").strip())
+            elif verb.tag == "Play":
+                self.write(f"[audio {verb.text or ''}]")
+            elif verb.tag == "Pause":
+                continue
+            elif verb.tag == "Gather":
+                nxt = self._gather(verb)
+                if nxt is not _CONTINUE:
+                    return nxt
+            elif verb.tag == "Record":
+                return self._record(verb)
+            elif verb.tag == "Dial":
+                nxt = self._dial(verb)
+                if nxt is not _CONTINUE:
+                    return nxt
+            elif verb.tag == "Redirect":
+                return self.hook.post((verb.text or "").strip(), self._params()).text
+            elif verb.tag in ("Hangup", "Reject"):
+                return None
+            elif verb.tag == "Start":
+                self.write("[recording started]")
+        return None
+
+    def _gather(self, verb: ET.Element) -> str | object | None:
+        for child in verb:
+            if child.tag == "Say":
+                self._hear((child.text or "").strip())
+        line = self.read()
+        if line is None:
+            return None  # caller hung up
+        line = line.strip()
+        if not line:
+            # Twilio's behaviour on timeout: carry on with the verb after <Gather>.
+            if verb.get("actionOnEmptyResult") == "true":
+                return self.hook.post(verb.get("action", ""), self._params()).text
+            return _CONTINUE
+        if _DIGITS.match(line):
+            extra = {"Digits": line}
+        else:
+            extra = {"SpeechResult": line, "Confidence": "0.91"}
+        return self.hook.post(verb.get("action", ""), self._params(**extra)).text
+
+    def _record(self, verb: ET.Element) -> str | None:
+        self.write("[beep: recording, type your message]")
+        line = self.read()
+        message = (line or "").strip()
+        recording_sid = new_sid("RE")
+        media = (
+            f"{self.twilio_api_base}/{API_VERSION}/Accounts/{self.account_sid}"
+            f"/Recordings/{recording_sid}"
+        )
+        seconds = str(max(1, len(message.split()) // 2))
+        rec = {"RecordingSid": recording_sid, "RecordingUrl": media, "RecordingDuration": seconds}
+        nxt = None
+        if verb.get("action"):
+            nxt = self.hook.post(verb.get("action", ""), self._params(**rec)).text
+        callback = verb.get("recordingStatusCallback")
+        if callback:
+            self.hook.post(
+                callback,
+                {
+                    "AccountSid": self.account_sid,
+                    "CallSid": self.call_sid,
+                    "RecordingStatus": "completed",
+                    "RecordingChannels": "1",
+                    "RecordingSource": "RecordVerb",
+                    "RecordingStartTime": time.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+                    **rec,
+                },
+            )
+        return nxt if line is not None else None
+
+    def _dial(self, verb: ET.Element) -> str | object | None:
+        numbers = [(n.text or "").strip() for n in verb if n.tag == "Number"]
+        shown = ", ".join(mask(n) for n in numbers) or (verb.text or "").strip()
+        self.write(f"[ringing {shown}: {self.dial_outcome}]")
+        action = verb.get("action")
+        if not action:
+            return None if self.dial_outcome == "completed" else _CONTINUE
+        extra = {"DialCallStatus": self.dial_outcome}
+        if self.dial_outcome == "completed":
+            extra["DialCallDuration"] = "42"
+            extra["DialCallSid"] = new_sid("CA")
+        return self.hook.post(action, self._params(**extra)).text
+
+
+_CONTINUE = object()
+
+
+def send_sms(hook: Webhook, account_sid: str, to: str, from_: str, body: str, sid: str) -> str:
+    params = {
+        "AccountSid": account_sid,
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "From": from_,
+        "To": to,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "ApiVersion": API_VERSION,
+        "SmsStatus": "received",
+    }
+    return hook.post("/twilio/sms", params).text

@@ -1,0 +1,109 @@
+"""Adapter for Twilio's REST API: the only module that talks to api.twilio.com.
+
+Errors are classified (healthchecks' Transport habit): a permanent error (4xx other than
+429) is not retried; a transient one (5xx, 429, timeout, connection) is, a bounded number
+of times, by the caller's job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+API = "2010-04-01"
+
+
+class TwilioError(Exception):
+    def __init__(self, message: str, status: int | None = None, code: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class TransientError(TwilioError):
+    """Worth retrying later: Twilio or the network had a bad moment."""
+
+
+class PermanentError(TwilioError):
+    """Retrying will not help: the request itself is wrong, or the thing is gone."""
+
+
+class NotFound(PermanentError):
+    pass
+
+
+@dataclass
+class TwilioRest:
+    account_sid: str
+    auth_token: str = field(repr=False)
+    base_url: str = "https://api.twilio.com"
+    timeout: float = 10.0
+    http: requests.Session = field(default_factory=requests.Session)
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{API}/Accounts/{self.account_sid}/{path}"
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        try:
+            response = self.http.request(
+                method,
+                url,
+                auth=(self.account_sid, self.auth_token),
+                timeout=self.timeout,
+                **kwargs,
+            )
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise TransientError(f"twilio unreachable: {type(exc).__name__}") from None
+        if response.status_code < 400:
+            return response
+        code = None
+        with contextlib.suppress(ValueError, AttributeError):
+            code = response.json().get("code")
+        message = f"twilio {method} {response.status_code} (code {code})"
+        if response.status_code == 404:
+            raise NotFound(message, response.status_code, code)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientError(message, response.status_code, code)
+        raise PermanentError(message, response.status_code, code)
+
+    # Messages -------------------------------------------------------------------------
+    def send_sms(
+        self, to: str, from_: str, body: str, status_callback: str | None = None
+    ) -> dict[str, Any]:
+        data = {"To": to, "From": from_, "Body": body}
+        if status_callback:
+            data["StatusCallback"] = status_callback
+        return self._request("POST", self._url("Messages.json"), data=data).json()
+
+    # Calls ----------------------------------------------------------------------------
+    def create_call(self, **params: str) -> dict[str, Any]:
+        return self._request("POST", self._url("Calls.json"), data=params).json()
+
+    def start_recording(self, call_sid: str, status_callback: str) -> dict[str, Any]:
+        data = {
+            "RecordingStatusCallback": status_callback,
+            "RecordingStatusCallbackMethod": "POST",
+            "RecordingStatusCallbackEvent": "completed",
+            "RecordingChannels": "dual",
+        }
+        return self._request(
+            "POST", self._url(f"Calls/{call_sid}/Recordings.json"), data=data
+        ).json()
+
+    # Recordings -----------------------------------------------------------------------
+    def recording_media_url(self, recording_sid: str) -> str:
+        return self._url(f"Recordings/{recording_sid}.wav")
+
+    def fetch_recording_media(self, recording_sid: str) -> bytes:
+        return self._request("GET", self.recording_media_url(recording_sid)).content
+
+    def delete_recording(self, recording_sid: str) -> bool:
+        """Delete at Twilio; False when it was already gone (a retry after success)."""
+        try:
+            self._request("DELETE", self._url(f"Recordings/{recording_sid}.json"))
+        except NotFound:
+            return False
+        return True

@@ -1,0 +1,55 @@
+"""The one place where adapters are chosen and wired (cosmicpython's bootstrap)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from rq import Queue
+
+from callgateway.clock import Clock, utcnow
+from callgateway.config import Config, load_config
+from callgateway.db.session import Database
+from callgateway.directory import Directory
+from callgateway.settings import Settings
+from callgateway.twilio_rest import TwilioRest
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: Config
+    db: Database
+    redis: redis.Redis
+    directory: Directory
+    clock: Clock = utcnow
+    queue: Queue | None = None
+    twilio: TwilioRest | None = None
+    # Adapters that later capabilities add (storage, twilio REST, agent factory, mailer…),
+    # keyed by name so tests can hand in their own.
+    adapters: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        """An absolute URL Twilio will call back, under the base it signs against."""
+        return self.settings.public_base_url + path
+
+
+def bootstrap(settings: Settings | None = None, config: Config | None = None) -> Services:
+    settings = settings or Settings.from_env()
+    config = config or load_config(settings.config_path, settings.cell)
+    # Short socket timeouts: a Redis that hangs must not hold a webhook past Twilio's 15 s.
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+    )
+    return Services(
+        settings=settings,
+        config=config,
+        db=Database(settings.database_url),
+        redis=client,
+        directory=Directory(config),
+        queue=Queue("default", connection=client),
+        twilio=TwilioRest(
+            settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Consent: the opt-out ledger and the gate every AI turn and outbound action passes."""

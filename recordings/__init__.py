@@ -1,0 +1,1 @@
+"""Recordings: the announcement policy and the lifecycle Twilio -> region bucket -> verified."""

@@ -1,0 +1,28 @@
+"""When a call may be recorded: only for clinics that record, only after the announcement."""
+
+from __future__ import annotations
+
+import logging
+
+from callgateway.config import Clinic
+from callgateway.db.models import Call
+from callgateway.twilio_rest import TwilioError
+from callgateway.wiring import Services
+
+log = logging.getLogger(__name__)
+
+
+def start_recording(services: Services, call: Call, clinic: Clinic) -> bool:
+    """Ask Twilio to record the call. Called only from the webhook that follows the
+    announcement, so the caller has always heard it first. A failure to start is logged and
+    the call goes on unrecorded: better an unrecorded call than a dropped patient."""
+    if not clinic.recording.enabled or services.twilio is None:
+        return False
+    try:
+        services.twilio.start_recording(
+            call.call_sid, services.url("/twilio/voice/recording/status?kind=recording")
+        )
+    except TwilioError as exc:
+        log.warning("recording did not start", extra={"clinic": clinic.id, "error": str(exc)})
+        return False
+    return True

@@ -1,0 +1,65 @@
+"""The `twilio` blueprint: every request is signature-checked before anything else runs."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, g, request
+from twilio.request_validator import RequestValidator
+
+from callgateway.wiring import Services
+from webhooks.signature import is_valid
+
+log = logging.getLogger("callgateway.webhooks")
+
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+
+def services() -> Services:
+    return current_app.extensions["callgateway"]
+
+
+def twiml(body: str) -> Response:
+    return Response(body, status=200, mimetype="text/xml")
+
+
+def empty() -> Response:
+    return Response("", status=200, mimetype="text/plain")
+
+
+@bp.before_request
+def _verify_signature() -> Response | None:
+    g.started = time.perf_counter()
+    svc = services()
+    validator: RequestValidator = current_app.extensions["callgateway.validator"]
+    if not is_valid(validator, svc.settings.public_base_url, request):
+        # Nothing else runs for this request: no row, no cache, no message.
+        g.rejected = True
+        return Response("invalid signature\n", status=403, mimetype="text/plain")
+    return None
+
+
+@bp.after_request
+def _log_line(response: Response) -> Response:
+    started = g.get("started")
+    latency_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
+    log.info(
+        "webhook",
+        extra={
+            "path": request.path,
+            "status": response.status_code,
+            "latency_ms": latency_ms,
+            "call_sid": form.get("CallSid"),
+            "message_sid": form.get("MessageSid"),
+            "recording_sid": form.get("RecordingSid"),
+            "clinic": g.get("clinic_id"),
+            "rejected": bool(g.get("rejected")),
+        },
+    )
+    return response
+
+
+# Route modules register themselves on `bp`.
+from webhooks import sms, voice  # noqa: E402,F401
