@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -31,7 +31,6 @@ from urllib.parse import urlsplit, urlunsplit
 DEV_REDIS_PORT = 6379
 DEV_MOTO_PORT = 5055
 DEV_DIR = Path("var/dev")
-DEFAULT_DATABASE_URL = "sqlite:///var/callgateway.db"
 DEFAULT_CONFIG = "config/example.yaml"
 POSTGRES_DB = "callgateway"
 
@@ -394,9 +393,7 @@ def ensure_apt_packages(packages: dict[str, Callable[[], bool]] | None = None) -
         raise ServiceError(f"missing system packages; as root run: apt-get install {missing}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update"], env=env, check=True)
-    subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env, check=True
-    )
+    subprocess.run(["apt-get", "install", "-y", *missing], env=env, check=True)
     return missing
 
 
@@ -472,14 +469,7 @@ def _cli_has(env: dict[str, str], *words: str) -> bool:
 
 
 def _migrate(env: dict[str, str]) -> None:
-    if _cli_has(env, "db", "upgrade"):
-        subprocess.run([_venv_tool("callgateway"), "db", "upgrade"], env=env, check=True)
-        return
-    # Fallback while the CLI lacks the subcommand: the same Alembic upgrade, in process.
-    from callgateway.db.migrate import upgrade
-
-    upgrade(env.get("DATABASE_URL", DEFAULT_DATABASE_URL))
-    print("db: migrated to head", flush=True)
+    subprocess.run([_venv_tool("callgateway"), "db", "upgrade"], env=env, check=True)
 
 
 def _init_storage(env: dict[str, str]) -> None:
@@ -487,11 +477,14 @@ def _init_storage(env: dict[str, str]) -> None:
         subprocess.run([_venv_tool("callgateway"), "storage", "init"], env=env, check=True)
         return
     # Fallback while the CLI lacks the subcommand: create each region's bucket when missing.
-    create_buckets(Path(env.get("CALLGATEWAY_CONFIG", DEFAULT_CONFIG)), env["AWS_ENDPOINT_URL"])
+    create_buckets(Path(env.get("CALLGATEWAY_CONFIG", DEFAULT_CONFIG)), env)
 
 
-def create_buckets(config_path: Path, endpoint_url: str) -> list[str]:
-    """Create the configured regions' buckets in the endpoint when missing; return new ones."""
+def create_buckets(config_path: Path, env: Mapping[str, str]) -> list[str]:
+    """Create the configured regions' buckets at env's AWS_ENDPOINT_URL when missing.
+
+    Credentials come from `env` too (not this process's environment). Returns new buckets.
+    """
     import boto3
     import botocore.exceptions
 
@@ -499,7 +492,14 @@ def create_buckets(config_path: Path, endpoint_url: str) -> list[str]:
 
     created: list[str] = []
     for region in load_config(config_path).regions.values():
-        s3 = boto3.client("s3", region_name=region.aws_region, endpoint_url=endpoint_url)
+        s3 = boto3.client(
+            "s3",
+            region_name=region.aws_region,
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=env.get("AWS_SESSION_TOKEN"),
+        )
         try:
             s3.head_bucket(Bucket=region.bucket)
             continue
