@@ -48,6 +48,10 @@ FLOOR_REQUESTS = 2_000  # the floor ignores the form, so distinct SIDs buy nothi
 SEED_SECONDS = 3  # voice run that creates calls when only `turn`/`status` is asked for
 
 
+# moto takes any credentials and boto3 insists on some: never the caller's real ones.
+BENCH_AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+
+
 class BenchError(RuntimeError):
     """Set-up failed; the message says what and where the log is."""
 
@@ -157,16 +161,15 @@ def start_services(
 
     redis = keep(ds.start_redis(ds.free_port(), workdir / "redis"))
     moto = keep(ds.start_moto(ds.free_port(), workdir / "moto"))
-    # moto takes any credentials, boto3 insists on some; never the caller's real ones.
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
+    s3_env = {"AWS_ENDPOINT_URL": moto.url, **BENCH_AWS}
     with contextlib.redirect_stdout(sys.stderr):  # stdout is for the table
-        ds.create_buckets(args.config, moto.url)
+        ds.create_buckets(args.config, s3_env)
     if args.db == "postgres":
         workdir.chmod(0o711)  # as root, PostgreSQL runs as `postgres` and must reach its dir
         db_url = keep(ds.start_postgres(ds.free_port(), workdir / "pg")).url
     else:
         db_url = f"sqlite:///{workdir / 'bench.db'}"
-    return {"DATABASE_URL": db_url, "REDIS_URL": redis.url, "AWS_ENDPOINT_URL": moto.url}
+    return {"DATABASE_URL": db_url, "REDIS_URL": redis.url, **s3_env}
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -207,8 +210,6 @@ def base_env(services: dict[str, str], token: str, app_port: int, config: Path) 
         PUBLIC_BASE_URL=f"http://{HOST}:{app_port}",
         TWILIO_API_BASE=dead,
         OPENAI_BASE_URL=dead,
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
         AWS_DEFAULT_REGION="eu-west-2",
         PYTHONUNBUFFERED="1",
     )
