@@ -13,6 +13,7 @@ from callgateway.config import Config, load_config
 from callgateway.db.session import Database
 from callgateway.directory import Directory
 from callgateway.settings import Settings
+from callgateway.storage import RegionStorage
 from callgateway.twilio_rest import TwilioRest
 
 
@@ -26,6 +27,7 @@ class Services:
     clock: Clock = utcnow
     queue: Queue | None = None
     twilio: TwilioRest | None = None
+    storage: RegionStorage | None = None
     # Adapters that later capabilities add (storage, twilio REST, agent factory, mailer…),
     # keyed by name so tests can hand in their own.
     adapters: dict[str, Any] = field(default_factory=dict)
@@ -52,4 +54,5 @@ def bootstrap(settings: Settings | None = None, config: Config | None = None) ->
         twilio=TwilioRest(
             settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base
         ),
+        storage=RegionStorage(config, settings.aws_endpoint_url),
     )

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import sys
+import importlib
+import pkgutil
 
-import click
-
-# Each area registers its subcommands on `main` when imported.
-from callgateway.cli import config_cmd, db_cmd, phone_cmd, serve_cmd  # noqa: F401
 from callgateway.cli.common import main
 
 __all__ = ["main"]
 
-
-def _run() -> None:  # pragma: no cover - console-script shim
-    sys.exit(main())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    click.echo("use the `callgateway` command")
+# Each `*_cmd` module registers its subcommands on `main` when imported.
+for _info in pkgutil.iter_modules(__path__):
+    if _info.name.endswith("_cmd"):
+        importlib.import_module(f"{__name__}.{_info.name}")
