@@ -62,7 +62,7 @@ class Result:
     server: str
     path: str
     target: str
-    state: str = "ok"  # ok | n/a (endpoint missing)
+    state: str = "ok"  # or "n/a (...)": not measured, and why
     rps: float = 0.0
     p50_ms: float = 0.0
     p90_ms: float = 0.0
@@ -73,6 +73,10 @@ class Result:
     socket_errors: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     probe_status: int | None = None  # one request before the load, outside the numbers
+    # The app's own per-request latency (its "webhook" log lines): the time spent in the
+    # handler, without wrk's queueing behind busy sync workers.
+    server_p50_ms: float | None = None
+    server_p99_ms: float | None = None
     distinct_requests: int = 0
     wrapped: bool = False  # sent more requests than distinct ones: the tail were repeats
     ratio: float | None = None
@@ -250,7 +254,10 @@ def run_wrk(port: int, data: Path, seconds: int, connections: int, threads: int)
         WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
         "--latency", "-s", str(LUA), f"http://{HOST}:{port}/", "--", str(data), str(threads),
     ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    except subprocess.TimeoutExpired:  # run() has killed it; the bench stays bounded
+        raise BenchError(f"wrk did not finish within {seconds + 60}s") from None
     for line in done.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             return json.loads(line.removeprefix("BENCH_JSON "))
@@ -276,13 +283,11 @@ class Runner:
         ports: dict[str, int],
         workdir: Path,
     ) -> None:
-        self.args, self.ctx, self.token, self.ports, self.workdir = (
-            args,
-            ctx,
-            token,
-            ports,
-            workdir,
-        )
+        self.args = args
+        self.ctx = ctx
+        self.token = token
+        self.ports = ports
+        self.workdir = workdir
         self.floor_rps: float | None = None
         self.gather_action: str | None = None
 
@@ -343,6 +348,23 @@ class Runner:
                 params[i]["CallSid"] for i in sent_lines(out["sent_by_thread"], n)
             ]
         return res
+
+
+def add_server_latency(results: dict[str, Result], log: Path) -> None:
+    """Best effort: read the app's JSON log lines; a format change just leaves these empty."""
+    by_path: dict[str, list[float]] = {}
+    with contextlib.suppress(OSError), log.open(errors="replace") as fh:
+        for line in fh:
+            if '"webhook"' not in line:
+                continue
+            with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+                rec = json.loads(line)
+                by_path.setdefault(rec["path"], []).append(float(rec["latency_ms"]))
+    for res in results.values():
+        values = sorted(by_path.get(urlsplit(res.path).path, []))
+        if res.server == "app" and values:
+            res.server_p50_ms = values[len(values) // 2]
+            res.server_p99_ms = values[min(len(values) - 1, int(len(values) * 0.99))]
 
 
 def judge(scenario: Scenario, res: Result, floor_rps: float | None) -> None:
@@ -498,6 +520,8 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> tuple[list[R
         if s.name == "floor" and res.state == "ok":
             runner.floor_rps = res.rps
         by_name[s.name] = res
+    if "app" in ports:
+        add_server_latency(by_name, workdir / "gunicorn-app.log")
     results = []
     for s in scenarios:
         if s.name in reported:
@@ -541,6 +565,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {r.name}: sent more than {r.distinct_requests} distinct requests; "
                 "the rest were repeats (Twilio-style retries)"
             )
+    measured = [r for r in results if r.server_p99_ms is not None]
+    if measured:
+        print(
+            "  in-app handler latency (from its log, no queueing): "
+            + ", ".join(
+                f"{r.name} p50 {r.server_p50_ms:.1f} / p99 {r.server_p99_ms:.1f} ms"
+                for r in measured
+            )
+        )
     gather = runner.gather_action
     if gather is not None and urlsplit(gather).path != urlsplit(TURN_PATH).path:
         print(
