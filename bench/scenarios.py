@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 # The agent's gather action. Owned by the app team: if they move it, change this line.
+# Paths may name form fields, filled per request: "/twilio/voice/gather?call={CallSid}".
 TURN_PATH = "/twilio/voice/gather"
 
 ACCOUNT_SID = "AC" + "b" * 32

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from twilio.request_validator import RequestValidator
 
@@ -38,12 +38,18 @@ def sign(validator: RequestValidator, base_url: str, path: str, params: dict[str
     return validator.compute_signature(base_url + path, params)
 
 
+def expand_path(template: str, params: dict[str, str]) -> str:
+    """`/twilio/voice/gather?call={CallSid}` -> the query filled, encoded, from the form."""
+    return template.format_map({k: quote(v, safe="") for k, v in params.items()})
+
+
 def signed_requests(
     token: str, base_url: str, path: str, params: Iterable[dict[str, str]]
 ) -> Iterator[SignedRequest]:
     validator = RequestValidator(token)
     for p in params:
-        yield SignedRequest(path, sign(validator, base_url, path, p), encode_form(p))
+        full = expand_path(path, p)
+        yield SignedRequest(full, sign(validator, base_url, full, p), encode_form(p))
 
 
 def write_data_file(target: Path, requests: Iterable[SignedRequest]) -> int:

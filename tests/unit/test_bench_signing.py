@@ -80,3 +80,14 @@ def test_sent_lines_follows_the_lua_partition() -> None:
     # Two threads over 10 lines: thread 0 owns 0,2,4,6,8 and thread 1 owns 1,3,5,7,9.
     assert sent_lines([2, 3], 10) == [0, 1, 2, 3, 5]
     assert sent_lines([9, 0], 10) == [0, 2, 4, 6, 8]  # wrapped: still five distinct lines
+
+
+def test_path_template_is_filled_per_request_and_signed(tmp_path: Path) -> None:
+    params = [{"CallSid": "CA" + "2" * 32, "From": "+447700900001", "To": "+442071234567"}]
+    data = tmp_path / "t.dat"
+    path = "/twilio/voice/gather?call={CallSid}&from={From}"
+    write_data_file(data, signed_requests(TOKEN, BASE, path, params))
+    (req,) = read_data_file(data)
+    assert req.path == f"/twilio/voice/gather?call=CA{'2' * 32}&from=%2B447700900001"
+    form = as_flask_sees_it(req.path, req.body).form
+    assert RequestValidator(TOKEN).validate(BASE + req.path, form, req.signature)
