@@ -155,10 +155,33 @@ class Sms(Strict):
     twilio_opt_out_replies: bool = False
 
 
+HoursBefore = Annotated[int, Field(ge=1, le=24 * 30)]
+_QUIET = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+
+
 class Reminders(Strict):
-    sms_hours_before: list[int] = Field(default_factory=list)
-    call_hours_before: list[int] = Field(default_factory=list)
+    sms_hours_before: list[HoursBefore] = Field(default_factory=list)
+    call_hours_before: list[HoursBefore] = Field(default_factory=list)
     quiet_hours: str | None = "20:00-08:00"
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if value and (not _QUIET.match(value) or value[:5] == value[6:]):
+            raise ValueError(f"expected HH:MM-HH:MM (may wrap midnight), got {value!r}")
+        return value
+
+
+class SummaryEmail(Strict):
+    """Where the daily outbound summary is mailed (SMTP relay; no personal data in it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(min_length=1)
+    smtp_host: str = Field(min_length=1)
+    smtp_port: int = Field(25, ge=1, le=65535)
+    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    starttls: bool = False
 
 
 class Emergency(Strict):
@@ -185,6 +208,7 @@ class Clinic(Strict):
     retention: Retention = Retention()
     sms: Sms = Sms()
     reminders: Reminders = Reminders()
+    summary_email: SummaryEmail | None = None
     emergency: Emergency = Emergency()
     voicemail_max_seconds: int = Field(120, ge=10, le=600)
 

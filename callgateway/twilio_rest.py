@@ -79,8 +79,15 @@ class TwilioRest:
         return self._request("POST", self._url("Messages.json"), data=data).json()
 
     # Calls ----------------------------------------------------------------------------
-    def create_call(self, **params: str) -> dict[str, Any]:
+    def create_call(self, **params: str | list[str]) -> dict[str, Any]:
+        """Twilio's Calls API fields as given (To, From, Url, StatusCallback,
+        MachineDetection, ...); a list (StatusCallbackEvent) is sent as repeated fields."""
         return self._request("POST", self._url("Calls.json"), data=params).json()
+
+    def fetch_call(self, call_sid: str) -> dict[str, Any]:
+        """The call resource (`to`, `from`, `status`...): used to place a recording whose
+        call this gateway never logged."""
+        return self._request("GET", self._url(f"Calls/{call_sid}.json")).json()
 
     def start_recording(self, call_sid: str, status_callback: str) -> dict[str, Any]:
         data = {
