@@ -1,7 +1,9 @@
 """The gate: may we do `action` for this number at this clinic, now?
 
-Reads a Redis cache written through on every event, falls back to the database, and
-denies when neither answers: fail closed.
+Every AI turn and every outbound action asks `may()`. It reads the Redis cache (written
+through after every event's commit, so a STOP counts from the very next webhook), falls back
+to the database on a miss or when Redis is down, and denies when neither answers: fail
+closed. It never raises for an infrastructure failure.
 """
 
 from __future__ import annotations
@@ -10,12 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-import redis
-from sqlalchemy.exc import SQLAlchemyError
-
 from callgateway.phone import ANONYMOUS, subject_hash
 from callgateway.wiring import Services
-from consent import ledger
+from consent import cache, ledger
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +26,14 @@ ACTIONS: tuple[str, ...] = (
     "reminder_call",
     "checkin_call",
 )
-# Cache entries expire so that a write-through lost to a Redis blip heals by itself.
-CACHE_TTL_SECONDS = 300
+
+# Reasons, as they appear in the call log's gate_reason and in logs.
+OPTED_OUT = "opted-out"
+CONSENTED = "consented"
+NO_OBJECTION = "no-objection"
+ANONYMOUS_CALLER = "anonymous-caller"
+UNAVAILABLE = "consent-unavailable"
+UNKNOWN_CLINIC = "unknown-clinic"
 
 
 @dataclass(frozen=True)
@@ -41,55 +46,49 @@ class Decision:
         return self.allowed
 
 
-def _cache_key(clinic_id: str, phone: str) -> str:
-    return f"consent:{clinic_id}:{phone}"
-
-
-def cache_put(services: Services, clinic_id: str, phone: str, state: str) -> bool:
-    try:
-        services.redis.set(_cache_key(clinic_id, phone), state, ex=CACHE_TTL_SECONDS)
-        return True
-    except redis.RedisError:
-        log.warning("consent cache write failed", extra={"clinic": clinic_id})
-        return False
+def read_snapshot(services: Services, clinic_id: str, phone: str) -> ledger.Snapshot:
+    """The ledger's state for the number, from the database. Raises when it cannot be read."""
+    with services.db.session() as session:
+        return ledger.snapshot(
+            session, clinic_id, phone, subject_hash(phone, services.settings.subject_salt)
+        )
 
 
 def state_of(services: Services, clinic_id: str, phone: str) -> str | None:
     """Current state, or None when neither the cache nor the database can be read."""
     try:
-        cached = services.redis.get(_cache_key(clinic_id, phone))
-        if cached is not None:
-            return cached.decode()
-        redis_ok = True
-    except redis.RedisError:
-        redis_ok = False
+        cached = cache.get(services, clinic_id, phone)
+        redis_up = True
+    except cache.CacheUnavailable:
+        cached, redis_up = None, False
+    if cached is not None:
+        return cached
     try:
-        with services.db.session() as session:
-            state = ledger.current_state(
-                session, clinic_id, phone, subject_hash(phone, services.settings.subject_salt)
-            )
-    except SQLAlchemyError:
+        snap = read_snapshot(services, clinic_id, phone)
+    except Exception as exc:  # any failure to read is a deny, never a crash or an allow
         log.error(
-            "consent state unreadable: cache and database both failed",
-            extra={"clinic": clinic_id, "redis": "up" if redis_ok else "down"},
+            "consent state unreadable (cache %s, database failed): denying",
+            "miss" if redis_up else "down",
+            extra={"clinic": clinic_id, "error": type(exc).__name__},
         )
         return None
-    if redis_ok:
-        cache_put(services, clinic_id, phone, state)
-    return state
+    if redis_up:
+        cache.put(services, clinic_id, phone, snap)
+    return snap.state
 
 
 def may(services: Services, clinic_id: str, phone: str, action: str) -> Decision:
+    """Allow or deny `action` for `phone` (E.164 or 'anonymous') at `clinic_id`."""
     if action not in ACTIONS:
         raise ValueError(f"unknown gated action {action!r}")
-    if phone == ANONYMOUS:
+    if services.directory.by_id(clinic_id) is None:
+        return Decision(False, UNKNOWN_CLINIC)
+    if not phone or phone == ANONYMOUS:
         # No number to look up and none to reach: the AI may talk, nothing is ever sent.
-        if action == "ai_handling":
-            return Decision(True, "anonymous-caller")
-        return Decision(False, "anonymous-caller")
+        return Decision(action == "ai_handling", ANONYMOUS_CALLER)
     state = state_of(services, clinic_id, phone)
     if state is None:
-        return Decision(False, "consent-unavailable")
+        return Decision(False, UNAVAILABLE)
     if state == ledger.OPTED_OUT:
-        return Decision(False, "opted-out", state)
-    return Decision(True, "consented" if state == ledger.OPTED_IN else "no-objection", state)
+        return Decision(False, OPTED_OUT, state)
+    return Decision(True, CONSENTED if state == ledger.OPTED_IN else NO_OBJECTION, state)

@@ -1,11 +1,16 @@
-"""Append-only consent events per (clinic, number); the newest one is the current state."""
+"""Append-only consent events per (clinic, number); the newest one is the current state.
+
+Events are never updated or deleted here (only retention and erasure remove them). The
+unique source id (MessageSid, "<CallSid>:opt_out", "staff:<user>:<request>") is what makes
+a retried webhook a no-op: the database refuses the second insert, nobody checks first.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callgateway.db.models import ConsentEvent, Suppression
@@ -14,6 +19,7 @@ from callgateway.dbutil import insert_ignore
 NONE = "none"
 OPTED_OUT = "opted_out"
 OPTED_IN = "opted_in"
+STATES = (NONE, OPTED_OUT, OPTED_IN)
 CHANNELS = ("sms", "voice", "staff")
 
 
@@ -23,9 +29,23 @@ class NewEvent:
     phone: str
     state: str  # OPTED_OUT | OPTED_IN
     channel: str
-    source_id: str  # MessageSid, CallSid or "staff:<user id>:<nonce>"
+    source_id: str  # MessageSid, "<CallSid>:opt_out" or "staff:<user id>:<request id>"
     at: datetime
     retention_until: date
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state of one (clinic, number) and the ledger position it was read at.
+
+    `version` is the id of the newest event (0 when there is none): ids only grow, so the
+    cache can refuse to replace a newer snapshot with an older one.
+    """
+
+    state: str
+    version: int
+    since: datetime | None
+    suppressed: bool = False
 
 
 def append(session: Session, event: NewEvent) -> bool:
@@ -51,26 +71,46 @@ def append(session: Session, event: NewEvent) -> bool:
     )
 
 
-def current_state(session: Session, clinic_id: str, phone: str, phone_hash: str) -> str:
-    """The state from the ledger; an erased-but-suppressed number stays opted out."""
-    latest = session.scalars(
-        select(ConsentEvent.state)
+def snapshot(session: Session, clinic_id: str, phone: str, phone_hash: str) -> Snapshot:
+    """The current state with its version. One index lookup (clinic, phone, id) whatever the
+    ledger's size; an erased number with no newer event stays opted out by its suppression."""
+    latest = session.execute(
+        select(ConsentEvent.id, ConsentEvent.state, ConsentEvent.created_at)
         .where(ConsentEvent.clinic_id == clinic_id, ConsentEvent.phone == phone)
         .order_by(ConsentEvent.id.desc())
         .limit(1)
     ).first()
     if latest is not None:
-        return latest
-    suppressed = session.scalars(
-        select(Suppression.id).where(
+        return Snapshot(latest.state, latest.id, latest.created_at)
+    suppressed_at = session.scalars(
+        select(Suppression.created_at).where(
             Suppression.clinic_id == clinic_id, Suppression.phone_hash == phone_hash
         )
     ).first()
-    return OPTED_OUT if suppressed is not None else NONE
+    if suppressed_at is not None:
+        return Snapshot(OPTED_OUT, 0, suppressed_at, suppressed=True)
+    return Snapshot(NONE, 0, None)
+
+
+def current_state(session: Session, clinic_id: str, phone: str, phone_hash: str) -> str:
+    """The state from the ledger; an erased-but-suppressed number stays opted out."""
+    return snapshot(session, clinic_id, phone, phone_hash).state
 
 
 def history(session: Session, clinic_id: str | None, phone: str) -> list[ConsentEvent]:
+    """Every event for the number, oldest first (at one clinic, or at all of them)."""
     stmt = select(ConsentEvent).where(ConsentEvent.phone == phone)
     if clinic_id is not None:
         stmt = stmt.where(ConsentEvent.clinic_id == clinic_id)
     return list(session.scalars(stmt.order_by(ConsentEvent.id)))
+
+
+def latest_per_number(session: Session, clinic_id: str) -> dict[str, ConsentEvent]:
+    """The newest event of every number with one at this clinic (the console's list)."""
+    newest = (
+        select(func.max(ConsentEvent.id))
+        .where(ConsentEvent.clinic_id == clinic_id)
+        .group_by(ConsentEvent.phone)
+    )
+    rows = session.scalars(select(ConsentEvent).where(ConsentEvent.id.in_(newest)))
+    return {row.phone: row for row in rows}

@@ -1,0 +1,33 @@
+"""`callgateway consent status --clinic ID --phone E164`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from callgateway.cli.common import fail, main, phone_option, services
+from consent import service
+
+
+@main.group("consent")
+def consent_group() -> None:
+    """The consent ledger (opt-outs and opt-ins per clinic and number)."""
+
+
+@consent_group.command("status")
+@click.option("--clinic", "clinic_id", required=True, help="clinic id from the config")
+@phone_option()
+def status(clinic_id: str, phone: str) -> None:
+    """Print the number's consent state at the clinic and its events, as JSON."""
+    svc = services()
+    if svc.directory.by_id(clinic_id) is None:
+        fail(f"--clinic: unknown clinic {clinic_id!r}")
+    try:
+        result = service.status(svc, clinic_id, phone)
+    except SQLAlchemyError as exc:
+        fail(f"DATABASE_URL: cannot read the consent ledger: {type(exc).__name__}")
+    finally:
+        svc.db.dispose()
+    click.echo(json.dumps(result.as_json(), indent=2))

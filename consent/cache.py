@@ -1,0 +1,86 @@
+"""The gate's Redis cache: one key per (clinic, number), written through on every event.
+
+Values are "<state>:<version>", the version being the ledger id of the newest event. A put
+only lands when its version is at least the cached one, so neither a reader refilling a
+miss from a database read that just went stale nor two events committing out of order can
+put an older state back over a newer one (which would let an opted-out number through).
+Keys hold a keyed hash of the number, never the number itself. Entries expire so that a
+write-through lost to a Redis blip heals by itself within CACHE_TTL_SECONDS.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+from callgateway.phone import subject_hash
+from callgateway.wiring import Services
+from consent.ledger import STATES, Snapshot
+
+log = logging.getLogger(__name__)
+
+CACHE_TTL_SECONDS = 60
+
+# KEYS[1] key; ARGV[1] state, ARGV[2] version, ARGV[3] ttl. Returns 1 when written.
+_PUT_IF_NEWER = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local v = tonumber(string.match(cur, ':(%d+)$'))
+  if v and v > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+"""
+
+
+class CacheUnavailable(RuntimeError):
+    """Redis could not be read or written."""
+
+
+def key(services: Services, clinic_id: str, phone: str) -> str:
+    return f"consent:{clinic_id}:{subject_hash(phone, services.settings.subject_salt)}"
+
+
+def get(services: Services, clinic_id: str, phone: str) -> str | None:
+    """The cached state, None on a miss; CacheUnavailable when Redis cannot answer."""
+    try:
+        raw = services.redis.get(key(services, clinic_id, phone))
+    except redis.RedisError as exc:
+        raise CacheUnavailable(type(exc).__name__) from None
+    if raw is None:
+        return None
+    state = raw.decode(errors="replace").rsplit(":", 1)[0]
+    # Anything unexpected is a miss: the database answers instead.
+    return state if state in STATES else None
+
+
+def put(services: Services, clinic_id: str, phone: str, snap: Snapshot) -> bool:
+    """Write the snapshot unless a newer one is cached. False when Redis failed."""
+    try:
+        # EVALSHA, loading the script on first use (or after a Redis restart).
+        services.redis.register_script(_PUT_IF_NEWER)(
+            keys=[key(services, clinic_id, phone)],
+            args=[snap.state, snap.version, CACHE_TTL_SECONDS],
+        )
+    except redis.RedisError as exc:
+        log.warning(
+            "consent cache write failed",
+            extra={"clinic": clinic_id, "error": type(exc).__name__},
+        )
+        return False
+    return True
+
+
+def forget(services: Services, clinic_id: str, phone: str) -> bool:
+    """Drop the cached state (after erasure or a retention sweep removed ledger rows, whose
+    ids SQLite may hand out again). The next read refills it from the database."""
+    try:
+        services.redis.delete(key(services, clinic_id, phone))
+    except redis.RedisError as exc:
+        log.warning(
+            "consent cache delete failed",
+            extra={"clinic": clinic_id, "error": type(exc).__name__},
+        )
+        return False
+    return True
