@@ -69,7 +69,10 @@ def get_call(session: Session, call_sid: str) -> Call | None:
 
 def note(session: Session, call_sid: str, **fields: object) -> None:
     """Record a decision about the call (outcome, handled_by, gate decision, recorded)."""
-    session.execute(update(Call).where(Call.call_sid == call_sid).values(**fields))
+    table = Call.__table__
+    session.connection().execute(
+        table.update().where(table.c.call_sid == call_sid).values(**fields)
+    )
 
 
 def apply_status(

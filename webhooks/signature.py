@@ -6,6 +6,8 @@ ones Twilio signed.
 
 from __future__ import annotations
 
+import hmac
+
 from flask import Request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
@@ -22,6 +24,11 @@ def is_valid(validator: RequestValidator, base_url: str, request: Request) -> bo
     algorithm = get_signature_algorithm(
         request.headers.get("X-Twilio-Webhooks-Signature-Settings", "")
     )
-    return bool(
-        validator.validate(signed_url(base_url, request), request.form, signature, algorithm)
-    )
+    url = signed_url(base_url, request)
+    # The exact URL first: one HMAC on the hot path. RequestValidator.validate always
+    # computes two (with and without an explicit port), which costs every webhook ~40%.
+    expected = validator.compute_signature(url, request.form, algorithm)
+    if hmac.compare_digest(expected.encode(), signature.encode()):
+        return True
+    # Twilio's signer is inconsistent about default ports; accept either form.
+    return bool(validator.validate(url, request.form, signature, algorithm))

@@ -24,6 +24,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=15000")
+            # WAL + NORMAL: durable across app crashes, fsync at checkpoints, not per commit.
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
         return engine

@@ -84,3 +84,13 @@ def test_query_string_is_part_of_what_is_signed(tw: TwilioSim, svc: Services) ->
     assert response.status_code == 403
     assert rows(svc) == (0, 0)
     assert tw.post("/twilio/voice/status?leg=a", params, signature=signed_for_a).status_code == 200
+
+
+def test_signature_over_the_url_with_an_explicit_default_port_is_accepted(
+    tw: TwilioSim, svc: Services
+) -> None:
+    # Twilio sometimes signs https://host:443/...; the request is still genuine.
+    params = tw.voice_params(sid("CA"))
+    with_port = BASE_URL.replace(".test", ".test:443") + "/twilio/voice"
+    assert tw.post("/twilio/voice", params, signed_url=with_port).status_code == 200
+    assert rows(svc) == (1, 0)
