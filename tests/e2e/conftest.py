@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -22,8 +22,13 @@ class Gateway:
     env: dict[str, str]
     database_url: str
     log_path: Path
+    # Everything personal the tests fed the gateway, for the log scan at the end.
+    said: set[str] = field(default_factory=set)
+    numbers: set[str] = field(default_factory=set)
 
     def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        self.numbers.update(a for a in args if a.startswith("+") and a[1:].isdigit())
+        self.said.update(line.strip() for line in stdin.splitlines() if len(line.strip()) >= 12)
         return run_cli(list(args), self.env, stdin)
 
     def log_text(self) -> str:
