@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from callgateway.config import Clinic
 from callgateway.db.models import Message
-from callgateway.dbutil import insert_ignore
 from callgateway.phone import ANONYMOUS
 from callgateway.retention import retention_until
 from callgateway.wiring import Services
@@ -77,24 +77,31 @@ def _store(
 ) -> bool:
     """Keep the message (staff's inbox, or a handled HELP). True when the MessageSid is new."""
     now = services.clock()
+    values = {
+        "message_sid": event.message_sid,
+        "clinic_id": clinic.id,
+        "direction": "in",
+        "phone": event.phone,
+        "clinic_number": event.clinic_number,
+        # PostgreSQL text cannot hold NUL; nothing a patient typed needs one.
+        "body": event.body.replace("\x00", ""),
+        "kind": "help" if keyword is not None else "text",
+        "status": "received",
+        "handled": keyword is not None,
+        "created_at": now,
+        "data_category": "message",
+        "retention_until": retention_until(services.config, clinic, "message", now),
+    }
     with services.db.session() as session:
-        return insert_ignore(
-            session,
-            Message,
-            {
-                "message_sid": event.message_sid,
-                "clinic_id": clinic.id,
-                "direction": "in",
-                "phone": event.phone,
-                "clinic_number": event.clinic_number,
-                # PostgreSQL text cannot hold NUL; nothing a patient typed needs one.
-                "body": event.body.replace("\x00", ""),
-                "kind": "help" if keyword is not None else "text",
-                "status": "received",
-                "handled": keyword is not None,
-                "created_at": now,
-                "data_category": "message",
-                "retention_until": retention_until(services.config, clinic, "message", now),
-            },
-            ["message_sid"],
+        insert = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         )
+        # RETURNING tells whether this delivery wrote the row (a HELP reply hangs on it);
+        # the driver's rowcount is not reliable for ON CONFLICT DO NOTHING on every backend.
+        stmt = (
+            insert(Message)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["message_sid"])
+            .returning(Message.id)
+        )
+        return session.execute(stmt).first() is not None
