@@ -3,11 +3,18 @@
 One boto3 S3 client per region, pinned to that region's `aws_region` (AWS_ENDPOINT_URL is
 honoured by boto3 itself). Every put carries SSE and the tags `data-category` and
 `retention-until`; keys always start `clinics/{clinic_id}/`.
+
+Two locks keep data in its region: `_check` refuses a clinic's key aimed at any other region
+before a request is built, and every region's client refuses (in botocore's
+`before-parameter-build` hook, i.e. before signing or sending) to name any bucket but its
+own region's. Objects about one person live under `subject_prefix(...)`, so that a rights
+export or erase finds all of them with one listing per clinic.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -15,12 +22,25 @@ from urllib.parse import urlencode
 
 import boto3
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
 
 from callgateway.config import Clinic, Config
+from callgateway.phone import ANONYMOUS, subject_hash
+
+# What a bucket outage looks like to callers: retry later, never write elsewhere.
+StorageError = (BotoCoreError, ClientError)
 
 
 class RegionViolation(RuntimeError):
     """A write that would put a clinic's data outside its region. Raised before any request."""
+
+
+def subject_prefix(clinic_id: str, phone: str, salt: str) -> str:
+    """Where objects about one caller of one clinic live. The number appears only hashed;
+    anonymous callers share one prefix (nobody can ask for those by number)."""
+    if phone == ANONYMOUS:
+        return f"clinics/{clinic_id}/anonymous/"
+    return f"clinics/{clinic_id}/subjects/{subject_hash(phone, salt)}/"
 
 
 @dataclass(frozen=True)
@@ -44,7 +64,7 @@ class RegionStorage:
             raise RegionViolation(f"unknown region {region_code!r}")
         if region_code not in self._clients:
             region = self.config.regions[region_code]
-            self._clients[region_code] = boto3.client(
+            client = boto3.client(
                 "s3",
                 region_name=region.aws_region,
                 endpoint_url=self._endpoint,
@@ -54,7 +74,15 @@ class RegionStorage:
                     read_timeout=10,
                 ),
             )
+            client.meta.events.register(
+                "before-parameter-build.s3", _only_bucket(region_code, region.bucket)
+            )
+            self._clients[region_code] = client
         return self._clients[region_code]
+
+    def region_codes(self, cell: str | None = None) -> list[str]:
+        """The regions this process may touch: its cell's only, or all of them in dev."""
+        return [cell] if cell else list(self.config.regions)
 
     def bucket_of(self, clinic: Clinic) -> str:
         return self.config.regions[clinic.region].bucket
@@ -111,12 +139,96 @@ class RegionStorage:
         region = self._check(clinic, key, None)
         return self.client(region).head_object(Bucket=self.bucket_of(clinic), Key=key)
 
-    def delete(self, clinic: Clinic, key: str) -> None:
+    def delete(self, clinic: Clinic, key: str) -> int:
+        """Delete the object and, in a versioned bucket, every version of it: an erased or
+        expired record must not linger as a noncurrent version. Returns versions removed."""
         region = self._check(clinic, key, None)
-        self.client(region).delete_object(Bucket=self.bucket_of(clinic), Key=key)
+        return self.purge(region, key)
+
+    def purge(self, region_code: str, key: str) -> int:
+        """`delete` by region, for records whose clinic has left the config."""
+        if region_code not in self.config.regions:
+            raise RegionViolation(f"unknown region {region_code!r}")
+        if not key.startswith("clinics/") or ".." in key:
+            raise RegionViolation("key must start with 'clinics/'")
+        bucket = self.config.regions[region_code].bucket
+        client = self.client(region_code)
+        removed = 0
+        pages = client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+        for page in pages:
+            for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                if item["Key"] == key:  # the prefix also matches longer keys
+                    client.delete_object(Bucket=bucket, Key=key, VersionId=item["VersionId"])
+                    removed += 1
+        if not removed:
+            client.delete_object(Bucket=bucket, Key=key)  # unversioned stores, or a no-op
+        return removed
+
+    def keys(self, region_code: str, prefix: str) -> Iterator[str]:
+        """Keys under `prefix` (which must be inside `clinics/`) in a region's bucket."""
+        if region_code not in self.config.regions:
+            raise RegionViolation(f"unknown region {region_code!r}")
+        if not prefix.startswith("clinics/"):
+            raise RegionViolation("prefix must start with 'clinics/'")
+        bucket = self.config.regions[region_code].bucket
+        pages = self.client(region_code).get_paginator("list_objects_v2")
+        for page in pages.paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def tags(self, region_code: str, key: str) -> dict[str, str]:
+        bucket = self.config.regions[region_code].bucket
+        response = self.client(region_code).get_object_tagging(Bucket=bucket, Key=key)
+        return {t["Key"]: t["Value"] for t in response.get("TagSet", [])}
+
+    def ensure_bucket(self, region_code: str, *, create: bool) -> bool:
+        """Check the region's bucket exists in its own AWS region; create it when missing
+        and `create` (dev and test endpoints; production cells come from CloudFormation).
+        True when it was created."""
+        region = self.config.regions[region_code]
+        client = self.client(region_code)
+        try:
+            client.head_bucket(Bucket=region.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise
+            if not create:
+                raise RegionViolation(
+                    f"bucket {region.bucket!r} of region {region_code!r} does not exist; "
+                    "deploy the region's cell (infra/cloudformation/cell.yaml)"
+                ) from None
+            if region.aws_region == "us-east-1":  # S3 rejects it as a LocationConstraint
+                client.create_bucket(Bucket=region.bucket)
+            else:
+                client.create_bucket(
+                    Bucket=region.bucket,
+                    CreateBucketConfiguration={"LocationConstraint": region.aws_region},
+                )
+            return True
+        where = client.get_bucket_location(Bucket=region.bucket).get("LocationConstraint")
+        if (where or "us-east-1") != region.aws_region:
+            raise RegionViolation(
+                f"bucket {region.bucket!r} is in {where or 'us-east-1'}, "
+                f"not region {region_code!r}'s {region.aws_region}"
+            )
+        return False
 
     def presigned_get(self, clinic: Clinic, key: str, seconds: int = 300) -> str:
         region = self._check(clinic, key, None)
         return self.client(region).generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket_of(clinic), "Key": key}, ExpiresIn=seconds
         )
+
+
+def _only_bucket(region_code: str, bucket: str) -> Any:
+    """A botocore hook: this region's client may name no other bucket. It runs before the
+    request is serialised, signed or sent, so a mistake upstream fails with nothing sent."""
+
+    def guard(params: dict[str, Any], **_: Any) -> None:
+        named = params.get("Bucket")
+        if named is not None and named != bucket:
+            raise RegionViolation(
+                f"the {region_code!r} client may only use bucket {bucket!r}, not {named!r}"
+            )
+
+    return guard

@@ -1,0 +1,44 @@
+"""Pytest plugin for the region-storage tests (`pytest_plugins = ["tests.region_fixtures"]`).
+
+Each test gets its own bucket names (the moto server is shared by the whole session), the
+buckets created in their own AWS regions, and Services wired to that endpoint.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from callgateway.config import Config
+from callgateway.devservices import Service
+from callgateway.wiring import Services
+from tests.regions import CREDENTIALS, create_buckets, with_buckets
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, s3_server: Service) -> str:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return s3_server.url
+
+
+@pytest.fixture
+def region_config(example_config: Config) -> Config:
+    return with_buckets(example_config, uuid.uuid4().hex[:10])
+
+
+@pytest.fixture
+def stored_services(
+    make_services: Callable[..., Services],
+    sqlite_url: str,
+    region_config: Config,
+    aws_env: str,
+) -> Services:
+    """Services on SQLite and real Redis, with five fresh region buckets on moto."""
+    svc = make_services(sqlite_url, region_config, aws_endpoint_url=aws_env)
+    create_buckets(svc)
+    return svc
