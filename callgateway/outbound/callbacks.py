@@ -1,0 +1,54 @@
+"""Twilio's status callbacks for what we sent: the call log, then the sender's next step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callgateway import calls
+from callgateway.outbound import alerts, checkins, delivery, reminders
+from callgateway.wiring import Services
+
+UNDELIVERED = frozenset({"failed", "undelivered"})
+NOT_REACHED = frozenset({"busy", "no-answer", "failed", "canceled"})
+
+
+@dataclass(frozen=True)
+class CallStatus:
+    call_sid: str
+    status: str
+    duration_seconds: int | None
+    answered_by: str | None
+    kind: str  # reminder | attempt | alert
+    ref_id: int
+
+
+def call_status(services: Services, event: CallStatus) -> None:
+    """Idempotent: the call log moves forward only, and an attempt ends only once."""
+    with services.db.session() as session:
+        changed = calls.apply_status(
+            session, event.call_sid, event.status, services.clock(), event.duration_seconds
+        )
+        if changed and event.status in calls.TERMINAL and event.status == "completed":
+            machine = (event.answered_by or "").startswith(("machine", "fax"))
+            calls.note(session, event.call_sid, handled_by="none" if machine else "ai")
+    if event.status not in calls.TERMINAL:
+        return
+    if event.kind == "attempt":
+        checkins.call_ended(services, event.ref_id, event.answered_by)
+    elif event.kind == "reminder" and event.status in NOT_REACHED:
+        reminders.delivery_failed(services, event.ref_id, event.status)
+    elif event.kind == "alert" and event.status in NOT_REACHED:
+        alerts.delivery_failed(services, event.ref_id, event.status)
+
+
+def message_status(services: Services, event: delivery.MessageStatus) -> None:
+    key = delivery.message_status(services, event)
+    if key is None or event.status not in UNDELIVERED:
+        return
+    kind, _, ref = key.partition(":")
+    if not ref.isdigit():
+        return
+    if kind == "reminder":
+        reminders.delivery_failed(services, int(ref), event.status)
+    elif kind == "checkin-alert":
+        alerts.delivery_failed(services, int(ref), event.status)

@@ -1,0 +1,204 @@
+"""Sending an outbound SMS and placing an outbound call: Twilio REST, the messages table and
+the call log, delivery status callbacks, and Twilio's 21610 (recipient opted out there).
+
+Callers ask the consent gate and claim their idempotency row before they get here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from callgateway import calls
+from callgateway.config import Clinic
+from callgateway.db.models import Message
+from callgateway.dbutil import insert_ignore
+from callgateway.phone import mask
+from callgateway.retention import retention_until
+from callgateway.twilio_rest import PermanentError
+from callgateway.wiring import Services
+from consent import service as consent_service
+
+log = logging.getLogger(__name__)
+
+# Twilio: "Attempt to send to unsubscribed recipient" (the number texted STOP to Twilio).
+UNSUBSCRIBED = 21610
+SMS_STATUS_PATH = "/twilio/outbound/sms/status"
+CALL_STATUS_PATH = "/twilio/outbound/call/status"
+CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+_MESSAGE_RANK = {
+    "sending": 0,
+    "accepted": 1,
+    "queued": 1,
+    "sent": 2,
+    "delivered": 3,
+    "read": 4,
+    "undelivered": 5,
+    "failed": 5,
+}
+
+
+class OptedOutAtTwilio(PermanentError):
+    """Twilio refused the message with 21610; the opt-out is now in our ledger too."""
+
+
+def clinic_number(clinic: Clinic) -> str:
+    """The number outbound contact comes from: the clinic's first, the one patients know."""
+    return clinic.numbers[0]
+
+
+def record_twilio_opt_out(services: Services, clinic: Clinic, phone: str, source_id: str) -> None:
+    consent_service.record_opt_out(services, clinic.id, phone, "sms", source_id)
+    log.warning(
+        "recipient opted out at twilio (21610): recorded",
+        extra={"clinic": clinic.id, "to": mask(phone)},
+    )
+
+
+def send_sms(
+    services: Services,
+    clinic: Clinic,
+    to: str,
+    body: str,
+    *,
+    kind: str,
+    idempotency_key: str,
+) -> str:
+    """Send one SMS with a signed status callback; returns the MessageSid.
+
+    The message row is written (keyed by `idempotency_key`) before Twilio is asked, so a
+    delivery callback always finds it. A 21610 refusal records the opt-out and raises
+    OptedOutAtTwilio; other Twilio errors propagate classified (Transient/Permanent).
+    """
+    assert services.twilio is not None
+    now = services.clock()
+    with services.db.session() as session:
+        insert_ignore(
+            session,
+            Message,
+            {
+                "message_sid": None,
+                "idempotency_key": idempotency_key,
+                "clinic_id": clinic.id,
+                "direction": "out",
+                "phone": to,
+                "clinic_number": clinic_number(clinic),
+                "body": body,
+                "kind": kind,
+                "status": "sending",
+                "handled": True,
+                "created_at": now,
+                "data_category": "message",
+                "retention_until": retention_until(services.config, clinic, "message", now),
+            },
+            ["idempotency_key"],
+        )
+    try:
+        result = services.twilio.send_sms(
+            to, clinic_number(clinic), body, status_callback=services.url(SMS_STATUS_PATH)
+        )
+    except PermanentError as exc:
+        status = "opted-out" if exc.code == UNSUBSCRIBED else "failed"
+        _set_message(services, idempotency_key, status=status)
+        if exc.code == UNSUBSCRIBED:
+            record_twilio_opt_out(services, clinic, to, f"twilio-21610:{idempotency_key}")
+            raise OptedOutAtTwilio(str(exc), exc.status, exc.code) from None
+        raise
+    sid = str(result.get("sid") or "")
+    _set_message(
+        services, idempotency_key, message_sid=sid or None, status=result.get("status") or "queued"
+    )
+    return sid
+
+
+def _set_message(services: Services, idempotency_key: str, **fields: object) -> None:
+    with services.db.session() as session:
+        session.execute(
+            update(Message).where(Message.idempotency_key == idempotency_key).values(**fields)
+        )
+
+
+@dataclass(frozen=True)
+class OutboundCall:
+    clinic: Clinic
+    to: str
+    purpose: str  # reminder | checkin | alert
+    url: str  # TwiML Twilio fetches when the call connects
+    status_callback: str
+    machine_detection: str | None = None  # Enable | DetectMessageEnd
+    ring_seconds: int = 30
+
+
+def place_call(services: Services, call: OutboundCall) -> str:
+    """Ask Twilio to call; log the call (direction outbound) under its CallSid.
+
+    The log row's `cli` is the other party's number and `called` the clinic's, as on
+    inbound rows, so that the call log, rights export and erase find every call with a
+    person by the same column.
+    """
+    assert services.twilio is not None
+    params: dict[str, str | list[str]] = {
+        "To": call.to,
+        "From": clinic_number(call.clinic),
+        "Url": call.url,
+        "Method": "POST",
+        "StatusCallback": call.status_callback,
+        "StatusCallbackMethod": "POST",
+        "StatusCallbackEvent": CALL_EVENTS,
+        "Timeout": str(call.ring_seconds),
+    }
+    if call.machine_detection:
+        params["MachineDetection"] = call.machine_detection
+    result = services.twilio.create_call(**params)
+    call_sid = str(result.get("sid") or "")
+    if not call_sid:
+        raise PermanentError("twilio created a call without a sid")
+    with services.db.session() as session:
+        calls.start_call(
+            session,
+            services.config,
+            calls.CallStart(
+                call_sid=call_sid,
+                cli=call.to,
+                called=clinic_number(call.clinic),
+                clinic=call.clinic,
+                at=services.clock(),
+                direction="outbound",
+                purpose=call.purpose,
+            ),
+        )
+    return call_sid
+
+
+@dataclass(frozen=True)
+class MessageStatus:
+    message_sid: str
+    status: str
+    error_code: int | None
+    to: str
+    from_: str
+
+
+def message_status(services: Services, event: MessageStatus) -> str | None:
+    """Move the message's delivery status forward; 21610 records the opt-out.
+
+    Returns the idempotency key of the message (e.g. `reminder:12`) so the caller can
+    mark the thing that sent it, or None when the message is not ours.
+    """
+    with services.db.session() as session:
+        message = session.scalars(
+            select(Message).where(Message.message_sid == event.message_sid)
+        ).one_or_none()
+        if message is not None and _MESSAGE_RANK.get(event.status, 0) > _MESSAGE_RANK.get(
+            message.status, 0
+        ):
+            message.status = event.status
+        key = message.idempotency_key if message is not None else None
+    if event.error_code == UNSUBSCRIBED:
+        clinic = services.directory.by_number(event.from_)
+        phone = message.phone if message is not None else event.to
+        if clinic is not None and phone:
+            record_twilio_opt_out(services, clinic, phone, f"twilio-21610:{event.message_sid}")
+    return key
