@@ -7,7 +7,8 @@ import json
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from callgateway.cli.common import fail, main, phone_option, services
+from callgateway.cli.common import fail, main, services
+from callgateway.phone import InvalidNumber, parse_e164
 from consent import service
 
 
@@ -18,9 +19,13 @@ def consent_group() -> None:
 
 @consent_group.command("status")
 @click.option("--clinic", "clinic_id", required=True, help="clinic id from the config")
-@phone_option()
-def status(clinic_id: str, phone: str) -> None:
+@click.option("--phone", "raw_phone", required=True, help="E.164 number")
+def status(clinic_id: str, raw_phone: str) -> None:
     """Print the number's consent state at the clinic and its events, as JSON."""
+    try:
+        phone = parse_e164(raw_phone, strict=False)
+    except InvalidNumber as exc:
+        fail(f"--phone: {exc}")
     svc = services()
     if svc.directory.by_id(clinic_id) is None:
         fail(f"--clinic: unknown clinic {clinic_id!r}")
