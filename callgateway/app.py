@@ -34,6 +34,10 @@ def create_app(
 
     app.register_blueprint(twilio_bp)
 
+    from callgateway.console import init_app as init_console
+
+    init_console(app)  # login, CSRF on every form (the twilio blueprint exempt), /console
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

@@ -1,0 +1,49 @@
+"""The staff console: a Flask blueprint with login, CSRF on every form, and staff pages.
+
+`init_app(app)` wires what the console needs app-wide (login manager, CSRF protection with
+the Twilio blueprint exempt: Twilio cannot send our token, its signature is its proof) and
+registers the blueprint. Pages live in small modules, one per area, each adding views to
+`bp`.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+bp = Blueprint(
+    "console",
+    __name__,
+    url_prefix="/console",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+
+def init_app(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFProtect
+
+    from callgateway.console import auth, filters
+    from webhooks import bp as twilio_bp
+
+    # The token lives as long as the login session; an hour-old page must still submit.
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    csrf = CSRFProtect(app)
+    csrf.exempt(twilio_bp)
+    auth.init_login(app)
+    filters.register(app)
+    _import_pages()
+    app.register_blueprint(bp)
+
+
+def _import_pages() -> None:
+    from callgateway.console import (  # noqa: F401  (each module adds its views to bp)
+        calls_page,
+        consent_page,
+        dashboard,
+        messages_page,
+        queue,
+        reveal,
+        security,
+        voicemails,
+    )

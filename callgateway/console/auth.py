@@ -1,0 +1,150 @@
+"""Sign in and out: argon2-checked passwords, server-side session tokens, a login rate limit.
+
+Flask's session is a signed cookie, so "logging out" alone would leave a copied cookie
+valid. Each login therefore mints a random token kept in Redis with a TTL; the cookie holds
+`user id:token`, and a request is signed in only while that token exists. Logout deletes
+it; a new login clears the old session first (no fixation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from urllib.parse import urlsplit
+
+import redis
+from flask import Flask, Response, flash, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, login_required, login_user, logout_user
+from sqlalchemy.exc import SQLAlchemyError
+
+from callgateway import users
+from callgateway.console import bp
+from callgateway.console.access import ConsoleUser, me, services
+from callgateway.db.models import StaffUser
+
+log = logging.getLogger(__name__)
+
+SESSION_SECONDS = 8 * 3600  # one working day
+FAILURES_PER_ACCOUNT = 5  # per email and address, per window
+FAILURES_PER_ADDRESS = 30  # per address, whatever the email: stops spraying many accounts
+WINDOW_SECONDS = 15 * 60
+
+
+def init_login(app: Flask) -> None:
+    manager = LoginManager()
+    manager.login_view = "console.login"
+    manager.login_message = "Please sign in to continue."
+    manager.login_message_category = "info"
+    # Drop the session if it turns up from another browser or address.
+    manager.session_protection = "strong"
+    manager.user_loader(load_user)
+    manager.init_app(app)
+
+
+def _session_key(token: str) -> str:
+    return f"console:session:{token}"
+
+
+def load_user(user_id: str) -> ConsoleUser | None:
+    raw_id, _, token = user_id.partition(":")
+    if not raw_id.isdigit() or not token:
+        return None
+    svc = services()
+    try:
+        owner = svc.redis.get(_session_key(token))
+    except redis.RedisError:
+        log.warning("console session store unreachable: treating the request as signed out")
+        return None
+    if owner is None or owner.decode() != raw_id:
+        return None
+    with svc.db.session() as db:
+        user = db.get(StaffUser, int(raw_id))
+    if user is None or not user.active:
+        return None
+    return ConsoleUser(user.id, user.email, user.role, list(user.clinics or []), token)
+
+
+def _limit_keys(email: str, address: str) -> tuple[str, str]:
+    digest = hashlib.sha256(f"{users.normalise_email(email)}|{address}".encode()).hexdigest()
+    return f"console:login-fail:{digest[:40]}", f"console:login-fail-ip:{address}"
+
+
+def _too_many(client: redis.Redis, keys: tuple[str, str]) -> bool:
+    account, address = client.mget(keys)
+    return int(account or 0) >= FAILURES_PER_ACCOUNT or int(address or 0) >= FAILURES_PER_ADDRESS
+
+
+def _count_failure(client: redis.Redis, keys: tuple[str, str]) -> None:
+    pipe = client.pipeline()
+    for key in keys:
+        pipe.incr(key)
+        pipe.expire(key, WINDOW_SECONDS, nx=True)
+    pipe.execute()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path inside the console: never an open redirect to another site."""
+    default = url_for("console.queue")
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/console"):
+        return default
+    if "\\" in target or target.startswith("//"):
+        return default
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("console/login.html", next=request.args.get("next", ""))
+    email = (request.form.get("email") or "").strip()[:254]
+    password = request.form.get("password") or ""
+    target = _safe_next(request.form.get("next"))
+    svc = services()
+    keys = _limit_keys(email, request.remote_addr or "unknown")
+    try:
+        if _too_many(svc.redis, keys):
+            log.warning("console login refused: too many failures")
+            flash("Too many failed attempts. Wait 15 minutes and try again.", "error")
+            return render_template("console/login.html", email=email, next=target), 429
+        with svc.db.session() as db:
+            found = users.authenticate(db, email, password)
+            user = (
+                ConsoleUser(found.id, found.email, found.role, list(found.clinics or []))
+                if found
+                else None
+            )
+        if user is None:
+            _count_failure(svc.redis, keys)
+            flash("That email and password do not match an account.", "error")
+            return render_template("console/login.html", email=email, next=target), 401
+        svc.redis.delete(keys[0])
+        user.token = secrets.token_urlsafe(32)
+        svc.redis.set(_session_key(user.token), str(user.id), ex=SESSION_SECONDS)
+    except (redis.RedisError, SQLAlchemyError):
+        log.error("console login unavailable: session store or database unreachable")
+        flash("Sign-in is unavailable right now. Please try again in a minute.", "error")
+        return render_template("console/login.html", email=email, next=target), 503
+    # A fresh session: nothing chosen before login (an attacker's planted cookie, an old
+    # CSRF token) survives into the signed-in one.
+    session.clear()
+    login_user(user)
+    log.info("console login", extra={"user": user.id})
+    return redirect(target, code=303)
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> Response:
+    user = me()
+    try:
+        services().redis.delete(_session_key(user.token))
+    except redis.RedisError:
+        log.warning("console logout: session token not deleted (store unreachable)")
+    logout_user()
+    session.clear()
+    flash("You have signed out.", "info")
+    return redirect(url_for("console.login"), code=303)

@@ -1,0 +1,38 @@
+"""The call log: every call at the user's clinics, numbers masked until revealed."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+from flask_login import login_required
+from sqlalchemy import select
+
+from callgateway.console import bp
+from callgateway.console.access import chosen_clinics, services
+from callgateway.db.models import Call
+
+PAGE = 50
+HANDLERS = ("ai", "human", "voicemail", "none")
+
+
+@bp.get("/calls")
+@login_required
+def calls() -> str:
+    clinics = chosen_clinics(request.args.get("clinic"))
+    handled = request.args.get("handled", "")
+    before = request.args.get("before", type=int)
+    stmt = select(Call).where(Call.clinic_id.in_([c.id for c in clinics]))
+    if handled in HANDLERS:
+        stmt = stmt.where(Call.handled_by == handled)
+    if before:
+        stmt = stmt.where(Call.id < before)
+    with services().db.session() as db:
+        rows = list(db.scalars(stmt.order_by(Call.id.desc()).limit(PAGE + 1)))
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    return render_template(
+        "console/calls.html",
+        rows=rows,
+        older=rows[-1].id if more and rows else None,
+        clinic_filter=request.args.get("clinic", ""),
+        handled=handled if handled in HANDLERS else "",
+    )

@@ -1,0 +1,87 @@
+"""Template filters: masked numbers, clinic-local times, durations, friendly labels."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, current_app
+
+from callgateway.phone import mask
+
+NONE = "\N{EN DASH}"  # shown where there is no value
+
+OUTCOMES = {
+    "human": "Person",
+    "escalated": "Put through",
+    "voicemail": "Voicemail",
+    "callback-requested": "Callback requested",
+    "missed": "Missed",
+    "failed": "Failed",
+    "unknown-number": "Unknown number",
+    "closed-message": "Closed message",
+    "completed": "Completed",
+}
+HANDLERS = {"ai": "AI", "human": "Person", "voicemail": "Voicemail", "none": "Nobody"}
+KINDS = {"escalation": "Wants a person", "callback": "Callback request", "voicemail": "Voicemail"}
+WHY = {
+    "asked-for-person": "asked for a person",
+    "dtmf-0": "pressed 0",
+    "opted-out": "opted out of the AI",
+    "consent-unavailable": "consent could not be checked",
+    "agent-error": "the AI failed",
+    "not-understood": "the AI did not understand",
+    "voice-opt-out": "opted out by voice",
+    "no-answer": "nobody answered",
+    "busy": "line busy",
+    "failed": "the call to the team failed",
+    "closed": "clinic closed",
+    "unstaffed": "no team number set",
+}
+
+
+def local_time(
+    value: datetime | None, clinic_id: str | None = None, fmt: str = "%a %d %b, %H:%M"
+) -> str:
+    """A time as the clinic reads it on its own wall clock."""
+    if value is None:
+        return NONE
+    clinic = current_app.extensions["callgateway"].directory.by_id(clinic_id) if clinic_id else None
+    return value.astimezone(clinic.tz).strftime(fmt) if clinic else value.strftime(fmt + " UTC")
+
+
+def iso_local(value: str | None, clinic_id: str | None = None) -> str:
+    if not value:
+        return NONE
+    try:
+        return local_time(datetime.fromisoformat(value), clinic_id)
+    except ValueError:
+        return value
+
+
+def duration(seconds: int | None) -> str:
+    if seconds is None:
+        return NONE
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def clinic_name(clinic_id: str | None) -> str:
+    clinic = current_app.extensions["callgateway"].directory.by_id(clinic_id) if clinic_id else None
+    return clinic.name if clinic else (clinic_id or NONE)
+
+
+def register(app: Flask) -> None:
+    from callgateway.console.access import visible_clinics
+
+    app.jinja_env.globals["visible_clinics"] = visible_clinics
+    app.jinja_env.filters.update(
+        iso_local=iso_local,
+        mask=mask,
+        local_time=local_time,
+        duration=duration,
+        clinic_name=clinic_name,
+        outcome_label=lambda v: OUTCOMES.get(v or "", v or NONE),
+        handler_label=lambda v: HANDLERS.get(v or "", v or NONE),
+        kind_label=lambda v: KINDS.get(v or "", v or NONE),
+        why_label=lambda v: WHY.get(v or "", v or NONE),
+    )
