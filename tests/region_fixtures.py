@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from callgateway.config import Config
 from callgateway.devservices import Service
 from callgateway.wiring import Services
-from tests.regions import CREDENTIALS, create_buckets, with_buckets
+from tests.regions import CREDENTIALS, create_buckets, write_config
 
 
 @pytest.fixture
@@ -27,8 +28,14 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, s3_server: Service) -> str:
 
 
 @pytest.fixture
-def region_config(example_config: Config) -> Config:
-    return with_buckets(example_config, uuid.uuid4().hex[:10])
+def region_config_path(tmp_path: Path) -> Path:
+    return tmp_path / "config.yaml"
+
+
+@pytest.fixture
+def region_config(region_config_path: Path) -> Config:
+    """The example config with fresh bucket names, also on disk at `region_config_path`."""
+    return write_config(region_config_path, uuid.uuid4().hex[:10])
 
 
 @pytest.fixture

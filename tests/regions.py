@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 
-from callgateway.config import Config
+from callgateway.config import Config, load_config
 from callgateway.wiring import Services
+from tests.conftest import EXAMPLE_CONFIG
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -39,3 +42,13 @@ def all_objects(endpoint: str, config: Config) -> dict[str, list[str]]:
         listing = s3(endpoint, region.aws_region).list_objects_v2(Bucket=region.bucket)
         out[code] = [o["Key"] for o in listing.get("Contents", [])]
     return out
+
+
+def write_config(path: Path, suffix: str) -> Config:
+    """The example config with this test's bucket names, written where CALLGATEWAY_CONFIG
+    can point (jobs and CLI subprocesses wire themselves from the environment)."""
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    for region in data["regions"].values():
+        region["bucket"] = f"{region['bucket']}-{suffix}"
+    path.write_text(yaml.safe_dump(data))
+    return load_config(path)

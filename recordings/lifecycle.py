@@ -1,0 +1,376 @@
+"""A recording's life: Twilio -> the clinic's region bucket -> verified -> deleted at Twilio.
+
+The status callback stores one row per RecordingSid and, after that commit, enqueues a job
+carrying the row's id. The job downloads the media from Twilio's REST API, writes it to the
+region bucket with its tags, reads it back (size and SHA-256) and only then deletes
+Twilio's copy. Each step is safe to repeat: a retried job, a duplicate job or an erase
+racing the job all end with one copy, in the right bucket, and none at Twilio.
+
+Transient failures (Twilio 5xx/429, network, bucket outage, a failed read-back) raise so
+that RQ retries with backoff; the last attempt, and any permanent failure, marks the row
+`failed` for staff and leaves Twilio's copy where it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus, Retry
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from callgateway.config import Clinic
+from callgateway.db.models import Call, Recording, WorkItem
+from callgateway.dbutil import insert_ignore
+from callgateway.phone import ANONYMOUS, caller_id, mask
+from callgateway.retention import retention_until
+from callgateway.storage import RegionViolation, StorageError, subject_prefix
+from callgateway.twilio_rest import NotFound, PermanentError, TransientError
+from callgateway.wiring import Services
+
+log = logging.getLogger(__name__)
+
+KINDS = ("recording", "voicemail")
+# Seconds before each retry: a Twilio or bucket outage is usually over within the hour.
+RETRY_INTERVALS = [30, 120, 600, 1800, 3600]
+TRANSFER_JOB = "callgateway.jobs.transfer_recording"
+ADOPT_JOB = "callgateway.jobs.adopt_recording"
+PENDING = "pending"
+STORED = "stored"
+FAILED = "failed"
+
+
+class VerificationFailed(RuntimeError):
+    """The bucket's copy does not match what Twilio sent: never delete Twilio's then."""
+
+
+@dataclass(frozen=True)
+class RecordingEvent:
+    recording_sid: str
+    call_sid: str
+    kind: str  # recording | voicemail
+    status: str  # Twilio's RecordingStatus: completed | absent | failed | in-progress
+    duration_seconds: int | None
+    media_url: str | None
+
+
+def object_key(clinic_id: str, phone: str, kind: str, recording_sid: str, salt: str) -> str:
+    return f"{subject_prefix(clinic_id, phone, salt)}{kind}s/{recording_sid}.wav"
+
+
+# --- the status callback ------------------------------------------------------------------
+
+
+def recording_status(services: Services, event: RecordingEvent) -> None:
+    """Store the recording's row (once per RecordingSid) and, after commit, queue its
+    transfer. Any order: before or after the call's status callback or the voicemail's
+    action; a repeat finds its row and queues nothing new while a job is under way."""
+    if event.status != "completed" or event.kind not in KINDS:
+        return  # nothing to fetch: Twilio made no recording (absent/failed) or not yet
+    now = services.clock()
+    with services.db.session() as session:
+        call = session.scalars(select(Call).where(Call.call_sid == event.call_sid)).first()
+        clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None
+        if call is None or clinic is None:
+            row_id = None
+        else:
+            row_id = _insert_row(services, session, event, call.cli, clinic, now)
+            if event.kind == "voicemail":
+                _open_voicemail_item(services, session, event, call.cli, clinic, now)
+    # After the commit: a job must never look for a row that is not there yet.
+    if row_id is None:
+        log.warning(
+            "recording for a call not in the log; placing it from Twilio's call record",
+            extra={"recording_sid": event.recording_sid},
+        )
+        _enqueue(
+            services,
+            ADOPT_JOB,
+            f"adopt-{event.recording_sid}",
+            event.recording_sid,
+            event.call_sid,
+            event.kind,
+            event.duration_seconds,
+        )
+        return
+    enqueue_transfer(services, row_id)
+
+
+def _insert_row(
+    services: Services,
+    session: Session,
+    event: RecordingEvent,
+    phone: str,
+    clinic: Clinic,
+    now: datetime,
+) -> int:
+    insert_ignore(
+        session,
+        Recording,
+        {
+            "recording_sid": event.recording_sid,
+            "call_sid": event.call_sid,
+            "clinic_id": clinic.id,
+            "phone": phone,
+            "kind": event.kind,
+            "status": PENDING,
+            "region": clinic.region,
+            "bucket": services.config.regions[clinic.region].bucket,
+            "key": object_key(
+                clinic.id, phone, event.kind, event.recording_sid, services.settings.subject_salt
+            ),
+            "media_url": event.media_url,
+            "duration_seconds": event.duration_seconds,
+            "deleted_at_twilio": False,
+            "attempts": 0,
+            "created_at": now,
+            "data_category": event.kind,
+            "retention_until": retention_until(services.config, clinic, event.kind, now),
+        },
+        ["recording_sid"],
+    )
+    return session.scalars(
+        select(Recording.id).where(Recording.recording_sid == event.recording_sid)
+    ).one()
+
+
+def _open_voicemail_item(
+    services: Services,
+    session: Session,
+    event: RecordingEvent,
+    phone: str,
+    clinic: Clinic,
+    now: datetime,
+) -> None:
+    """One voicemail item per call for staff; it points at its recording whichever of the
+    Record action and this callback came first."""
+    insert_ignore(
+        session,
+        WorkItem,
+        {
+            "kind": "voicemail",
+            "call_sid": event.call_sid,
+            "clinic_id": clinic.id,
+            "phone": phone,
+            "reason": "voicemail",
+            "status": "open",
+            "recording_sid": event.recording_sid,
+            "created_at": now,
+            "updated_at": now,
+            "data_category": "voicemail",
+            "retention_until": retention_until(services.config, clinic, "voicemail", now),
+        },
+        ["call_sid", "kind"],
+    )
+    session.execute(
+        update(WorkItem)
+        .where(
+            WorkItem.call_sid == event.call_sid,
+            WorkItem.kind == "voicemail",
+            WorkItem.recording_sid.is_(None),
+        )
+        .values(recording_sid=event.recording_sid, updated_at=now)
+    )
+
+
+# --- queueing -------------------------------------------------------------------------------
+
+
+def transfer_job_id(recording_id: int) -> str:
+    return f"recording-transfer-{recording_id}"
+
+
+def enqueue_transfer(services: Services, recording_id: int) -> bool:
+    """Queue the transfer unless a job for this row is already waiting or running."""
+    return _enqueue(services, TRANSFER_JOB, transfer_job_id(recording_id), recording_id)
+
+
+def _enqueue(services: Services, func: str, job_id: str, *args: object) -> bool:
+    if services.queue is None:
+        log.error("no job queue wired: recording left at Twilio", extra={"job": job_id})
+        return False
+    busy = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+    try:
+        try:
+            if Job.fetch(job_id, connection=services.queue.connection).get_status() in busy:
+                return False
+        except NoSuchJobError:
+            pass
+        services.queue.enqueue(
+            func,
+            *args,
+            job_id=job_id,
+            retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+        )
+    except redis.RedisError as exc:
+        # The row is committed as pending; `resume_stalled` (daily job) queues it again.
+        log.error("could not queue the recording job", extra={"job": job_id, "error": str(exc)})
+        return False
+    return True
+
+
+def resume_stalled(services: Services, older_than: timedelta = timedelta(minutes=30)) -> int:
+    """Queue again every recording still pending, or stored but not yet deleted at Twilio,
+    whose job is lost (Redis was down at enqueue time, or retries ran out on a delete)."""
+    cutoff = services.clock() - older_than
+    with services.db.session() as session:
+        ids = list(
+            session.scalars(
+                select(Recording.id).where(
+                    Recording.created_at < cutoff,
+                    (Recording.status == PENDING)
+                    | ((Recording.status == STORED) & Recording.deleted_at_twilio.is_(False)),
+                )
+            )
+        )
+    return sum(enqueue_transfer(services, i) for i in ids)
+
+
+# --- the transfer job -------------------------------------------------------------------
+
+
+def transfer(services: Services, recording_id: int, *, final_attempt: bool = True) -> str:
+    """Run one attempt. Returns `done`, `failed` or `gone` (row erased); raises a
+    transient error when another attempt should follow (`final_attempt` False)."""
+    with services.db.session() as session:
+        row = session.get(Recording, recording_id)
+        if row is None:
+            return "gone"
+        session.execute(
+            update(Recording)
+            .where(Recording.id == recording_id)
+            .values(attempts=Recording.attempts + 1)
+        )
+    if row.status == FAILED:
+        return FAILED  # staff decide; a failed row is never retried behind their back
+    if row.status == STORED and row.deleted_at_twilio:
+        return "done"
+    clinic = services.directory.by_id(row.clinic_id)
+    extra = {"recording_sid": row.recording_sid, "clinic": row.clinic_id}
+    try:
+        if clinic is None or clinic.region != row.region or row.key is None:
+            raise RegionViolation("the clinic's region is no longer the row's region")
+        if row.status == PENDING and not _store(services, row, clinic):
+            return "gone"
+        if services.twilio is None:
+            raise TransientError("no Twilio adapter wired")
+        # Only now, with a verified copy in the bucket, may Twilio's copy go.
+        existed = services.twilio.delete_recording(row.recording_sid)
+        _update(services, recording_id, deleted_at_twilio=True, error=None)
+        log.info(
+            "recording stored and deleted at twilio", extra={**extra, "already_gone": not existed}
+        )
+        return "done"
+    except (NotFound, PermanentError, RegionViolation) as exc:
+        # NotFound on download: Twilio has nothing to give; a retry cannot change that.
+        _update(services, recording_id, status=FAILED, error=_reason(exc))
+        log.error("recording transfer failed for good; Twilio's copy kept", extra=extra)
+        return FAILED
+    except (TransientError, VerificationFailed, *StorageError) as exc:
+        if final_attempt:
+            fields: dict[str, object] = {"error": _reason(exc)}
+            if _status(services, recording_id) == PENDING:
+                fields["status"] = FAILED  # never reached the bucket: staff must see it
+            _update(services, recording_id, **fields)
+            log.error("recording transfer gave up after retries; Twilio's copy kept", extra=extra)
+            return FAILED
+        _update(services, recording_id, error=_reason(exc))
+        log.warning("recording transfer will be retried", extra=extra)
+        raise
+
+
+def _store(services: Services, row: Recording, clinic: Clinic) -> bool:
+    """Download, upload with tags, verify. False when the row was erased meanwhile (and
+    then the copy just made is removed again, with Twilio's)."""
+    assert services.twilio is not None and services.storage is not None and row.key
+    media = services.twilio.fetch_recording_media(row.recording_sid)
+    stored = services.storage.put(
+        clinic,
+        row.key,
+        media,
+        category=row.data_category,
+        retention_until=row.retention_until,
+        content_type="audio/wav",
+        region_code=row.region,
+    )
+    head = services.storage.head(clinic, row.key)
+    if head.get("ContentLength") != len(media):
+        raise VerificationFailed("size in the bucket differs from Twilio's")
+    if hashlib.sha256(services.storage.get(clinic, row.key)).hexdigest() != stored.sha256:
+        raise VerificationFailed("checksum in the bucket differs from Twilio's")
+    with services.db.session() as session:
+        moved = session.execute(
+            update(Recording)
+            .where(Recording.id == row.id, Recording.status == PENDING)
+            .values(
+                status=STORED,
+                bucket=stored.bucket,
+                size_bytes=stored.size,
+                sha256=stored.sha256,
+                error=None,
+            )
+        ).rowcount
+        still_there = moved or session.get(Recording, row.id) is not None
+    if not still_there:
+        # Erased while we copied: what we just wrote must not outlive the erase.
+        services.storage.delete(clinic, row.key)
+        services.twilio.delete_recording(row.recording_sid)
+        return False
+    return True
+
+
+def _update(services: Services, recording_id: int, **fields: object) -> None:
+    with services.db.session() as session:
+        session.execute(update(Recording).where(Recording.id == recording_id).values(**fields))
+
+
+def _status(services: Services, recording_id: int) -> str | None:
+    with services.db.session() as session:
+        return session.scalars(select(Recording.status).where(Recording.id == recording_id)).first()
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+# --- a recording whose call we never logged ---------------------------------------------
+
+
+def adopt(
+    services: Services,
+    recording_sid: str,
+    call_sid: str,
+    kind: str,
+    duration_seconds: int | None,
+) -> int | None:
+    """Place a recording by Twilio's own call record (its `to` is the clinic number) and
+    store its row; None when it belongs to no clinic here (it then stays at Twilio)."""
+    assert services.twilio is not None
+    call = services.twilio.fetch_call(call_sid)
+    clinic = services.directory.by_number(str(call.get("to") or ""))
+    if clinic is None:
+        log.error(
+            "recording of a call to no clinic of this cell; left at Twilio",
+            extra={"recording_sid": recording_sid},
+        )
+        return None
+    phone = caller_id(str(call.get("from") or ""))
+    event = RecordingEvent(recording_sid, call_sid, kind, "completed", duration_seconds, None)
+    now = services.clock()
+    with services.db.session() as session:
+        row_id = _insert_row(services, session, event, phone, clinic, now)
+        if kind == "voicemail":
+            _open_voicemail_item(services, session, event, phone, clinic, now)
+    log.info(
+        "recording placed by Twilio's call record",
+        extra={
+            "recording_sid": recording_sid,
+            "caller": mask(phone) if phone != ANONYMOUS else ANONYMOUS,
+        },
+    )
+    return row_id
