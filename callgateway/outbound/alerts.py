@@ -16,8 +16,8 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callgateway.config import Clinic
 from callgateway.db.models_outbound import CheckinAlert, CheckinAttempt, CheckinSchedule
-from callgateway.dbutil import insert_ignore
 from callgateway.outbound import delivery, wording
+from callgateway.outbound.claims import insert_new
 from callgateway.phone import mask
 from callgateway.retention import retention_until
 from callgateway.twilio_rest import PermanentError, TransientError
@@ -114,7 +114,7 @@ def _claim(
         "channel": channel,
     }
     with services.db.session() as session:
-        claimed = insert_ignore(
+        new_id = insert_new(
             session,
             CheckinAlert,
             {
@@ -131,19 +131,16 @@ def _claim(
             },
             list(key),
         )
+        if new_id is not None:
+            return new_id
+        # Only a row a transient failure gave back may be taken again.
         where = [getattr(CheckinAlert, k) == v for k, v in key.items()]
-        if not claimed:
-            # Only a row a transient failure gave back may be taken again.
-            claimed = bool(
-                session.execute(
-                    update(CheckinAlert)
-                    .where(*where, CheckinAlert.status == "retry")
-                    .values(status="sending", updated_at=now)
-                ).rowcount
-            )
-        if not claimed:
-            return None
-        return session.scalars(select(CheckinAlert.id).where(*where)).one()
+        return session.execute(
+            update(CheckinAlert)
+            .where(*where, CheckinAlert.status == "retry")
+            .values(status="sending", updated_at=now)
+            .returning(CheckinAlert.id)
+        ).scalar_one_or_none()
 
 
 def _set(services: Services, alert_id: int, status: str, **fields: object) -> None:

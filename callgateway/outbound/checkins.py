@@ -1,10 +1,10 @@
 """Scheduled check-in calls: "are you OK?" on chosen days at a local time, a few retries a
 few minutes apart, and alerts to the receivers when nobody confirms.
 
-An occurrence is (schedule, UTC instant); each call of it is an attempt, claimed with
-insert_ignore on (schedule, occurrence, attempt number) before Twilio is asked. The
-attempt ends exactly once (a guarded UPDATE from `calling`/`in-call`), by the status
-callback or, if that never comes, by a watchdog job; only the one that ended it
+An occurrence is (schedule, UTC instant); each call of it is an attempt, claimed by an
+INSERT ... ON CONFLICT DO NOTHING on (schedule, occurrence, attempt number) before Twilio
+is asked. The attempt ends exactly once (a guarded UPDATE from `calling`/`in-call`), by
+the status callback or, if that never comes, by a watchdog job; only the one that ended it
 schedules the retry or the alerts. A lost callback therefore raises alerts rather than
 silence: for this service, fail-closed means somebody is told.
 """
@@ -25,8 +25,8 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from callgateway import calls
 from callgateway.config import Clinic
 from callgateway.db.models_outbound import CheckinAttempt, CheckinSchedule
-from callgateway.dbutil import insert_ignore
 from callgateway.outbound import delivery, jobs
+from callgateway.outbound.claims import insert_new
 from callgateway.outbound.timing import at_local, next_occurrence, parse_days, parse_local_time
 from callgateway.phone import InvalidNumber, mask, parse_e164
 from callgateway.retention import retention_until
@@ -283,7 +283,7 @@ def run_attempt(services: Services, schedule_id: int, occurrence: datetime, atte
         if _settled(session, schedule_id, occurrence):
             return "settled"
         late = attempt_no == 1 and now - occurrence > TOO_LATE
-        inserted = insert_ignore(
+        attempt_id = insert_new(
             session,
             CheckinAttempt,
             {
@@ -302,18 +302,11 @@ def run_attempt(services: Services, schedule_id: int, occurrence: datetime, atte
             },
             ["schedule_id", "occurrence", "attempt_no"],
         )
-        if not inserted:
+        if attempt_id is None:
             return "duplicate"
         if late:
             log.warning("check-in skipped: worker too late", extra={"schedule_id": schedule_id})
             return "worker-late"
-        attempt_id = session.scalars(
-            select(CheckinAttempt.id).where(
-                CheckinAttempt.schedule_id == schedule_id,
-                CheckinAttempt.occurrence == occurrence,
-                CheckinAttempt.attempt_no == attempt_no,
-            )
-        ).one()
         row.retention_until = _keep_until(services, clinic.id, now)
         phone = row.phone
     decision = may(services, clinic.id, phone, "checkin_call")

@@ -1,10 +1,10 @@
 """Appointment reminders: planned when an appointment is booked or moved, cancelled with it,
 sent by an RQ job that re-checks everything at send time.
 
-Exactly once per (appointment, channel, offset, appointment start): the row is planned with
-insert_ignore on that key and claimed with a guarded UPDATE (scheduled -> sending) right
-before Twilio is asked, so duplicate jobs, several workers and RQ retries send one message.
-A claim lost to a crash mid-send stays `sending`: a reminder is never sent twice.
+Exactly once per (appointment, channel, offset, appointment start): the row is planned by
+an INSERT ... ON CONFLICT DO NOTHING on that key and claimed with a guarded UPDATE
+(scheduled -> sending) right before Twilio is asked, so duplicate jobs, several workers
+and RQ retries send one message. A claim lost to a crash mid-send stays `sending`: a reminder is never sent twice.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from callgateway import calls, escalation
 from callgateway.config import Clinic
 from callgateway.db.models import Appointment
 from callgateway.db.models_outbound import Reminder
-from callgateway.dbutil import insert_ignore
 from callgateway.outbound import delivery, jobs, wording
+from callgateway.outbound.claims import insert_new
 from callgateway.outbound.timing import parse_quiet_hours, place_reminder, shift_out_of_quiet
 from callgateway.retention import retention_until
 from callgateway.twilio_rest import PermanentError, TransientError
@@ -128,7 +128,7 @@ def _plan(
         "offset_hours": offset,
         "starts_at": appt.starts_at,
     }
-    inserted = insert_ignore(
+    inserted = insert_new(
         session,
         Reminder,
         {

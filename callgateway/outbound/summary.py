@@ -22,8 +22,8 @@ from callgateway.db.models_outbound import (
     Reminder,
     SummaryEmail,
 )
-from callgateway.dbutil import insert_ignore
 from callgateway.outbound import jobs
+from callgateway.outbound.claims import insert_new
 from callgateway.outbound.mailer import MailError, mailer_for
 from callgateway.outbound.timing import at_local
 from callgateway.phone import mask
@@ -177,7 +177,7 @@ def send_email(services: Services, clinic_id: str, day: date) -> str:
     assert mailer is not None
     now = services.clock()
     with services.db.session() as session:
-        claimed = insert_ignore(
+        claimed = insert_new(
             session,
             SummaryEmail,
             {
@@ -188,7 +188,7 @@ def send_email(services: Services, clinic_id: str, day: date) -> str:
                 "error": None,
             },
             ["clinic_id", "day"],
-        ) or bool(
+        ) is not None or bool(
             session.execute(
                 update(SummaryEmail)
                 .where(
