@@ -4,7 +4,8 @@ sent by an RQ job that re-checks everything at send time.
 Exactly once per (appointment, channel, offset, appointment start): the row is planned by
 an INSERT ... ON CONFLICT DO NOTHING on that key and claimed with a guarded UPDATE
 (scheduled -> sending) right before Twilio is asked, so duplicate jobs, several workers
-and RQ retries send one message. A claim lost to a crash mid-send stays `sending`: a reminder is never sent twice.
+and RQ retries send one message. A claim lost to a crash mid-send stays `sending`: a
+reminder is never sent twice.
 """
 
 from __future__ import annotations
