@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from twilio.twiml.voice_response import VoiceResponse
 
 from callgateway import calls, escalation
+from callgateway.agent import conversation
 from callgateway.config import Clinic
 from callgateway.db.models import Call
 from callgateway.phone import mask
@@ -120,8 +121,10 @@ def route_after_greeting(
 
 
 def start_agent(services: Services, call: Call, clinic: Clinic, resp: VoiceResponse) -> None:
-    """Hand the call to the clinic's booking agent (the agent capability builds this out)."""
-    say(resp, "Our automated booking line is not available yet. Please call back later.", clinic)
-    with services.db.session() as session:
-        calls.note(session, call.call_sid, outcome="closed-message", handled_by="ai")
-    resp.hangup()
+    """Hand the call to the clinic's booking agent: the first question, inside a Gather."""
+    conversation.start(services, call, clinic, resp)
+
+
+def agent_turn(services: Services, event: conversation.TurnEvent) -> str:
+    """One caller turn (the Gather action): gate again, then the agent; TwiML back."""
+    return conversation.turn(services, event)

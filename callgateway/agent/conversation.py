@@ -1,0 +1,273 @@
+"""One conversation turn: gate, safety checks, the clinic's agent, transcript, TwiML.
+
+The parts that must never depend on a language model run here, before any agent:
+the consent gate (asked again every turn), DTMF 0 and "person", voice opt-out, emergency
+words, silence and low confidence (reprompted twice, then a person). Any failure of the
+agent itself becomes a spoken apology and a person, never silence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy.exc import SQLAlchemyError
+from twilio.twiml.voice_response import VoiceResponse
+
+from callgateway import calls, callstate, escalation
+from callgateway.agent import intents, transcript
+from callgateway.agent.protocol import Agent, Conversation, Heard, Reply
+from callgateway.agent.rules import HELP, OPENING, RulesAgent
+from callgateway.agent.tools import Tools
+from callgateway.config import Clinic
+from callgateway.db.models import Call
+from callgateway.twiml import apology_and_hangup, say
+from callgateway.wiring import Services
+from consent.gate import may
+
+log = logging.getLogger(__name__)
+
+TURN_PATH = "/twilio/voice/turn"
+MAX_REPROMPTS = 2  # reprompt twice; the third miss in a row goes to a person
+LOW_CONFIDENCE = 0.2
+APOLOGY = "I'm sorry, I'm having trouble with our booking system right now."
+LOST = "Sorry, we seem to have lost track of this call. Please call us again. Goodbye."
+SILENCE = "Sorry, I didn't hear anything."
+NOT_CAUGHT = "Sorry, I didn't catch that."
+TROUBLE = "I'm sorry, I'm having trouble understanding."
+_RULES = RulesAgent()
+
+
+@dataclass(frozen=True)
+class TurnEvent:
+    call_sid: str
+    speech: str = ""
+    confidence: float | None = None
+    digits: str = ""
+
+
+def agent_for(services: Services, clinic: Clinic) -> Agent:
+    if clinic.agent_kind == "openai":
+        from callgateway.agent.openai_agent import OpenAIAgent
+
+        return OpenAIAgent.for_clinic(services, clinic)
+    return _RULES
+
+
+def _new_state(call: Call, clinic: Clinic) -> dict[str, object]:
+    return {
+        "clinic_id": clinic.id,
+        "called": call.called,
+        "stage": "start",
+        "misses": 0,
+        "last_prompt": OPENING,
+    }
+
+
+def _conversation(
+    services: Services, call: Call, clinic: Clinic, state: dict[str, object]
+) -> Conversation:
+    now = services.clock()
+    events: list[tuple[str, str, dict[str, object] | None]] = []
+
+    def log_event(role: str, text: str, meta: dict[str, object] | None) -> None:
+        events.append((role, text, meta))
+
+    tools = Tools(
+        services,
+        clinic,
+        call.call_sid,
+        call.cli,
+        str(state.get("called") or call.called),
+        state,
+        now,
+        log_event,
+    )
+    return Conversation(services, clinic, call.call_sid, call.cli, state, now, tools, events)
+
+
+def gather(services: Services, clinic: Clinic, resp: VoiceResponse, text: str) -> None:
+    """Listen for speech or a key; silence also comes back to us (actionOnEmptyResult)."""
+    hints = [t.name for t in clinic.appointment_types] + ["book", "move", "cancel", "person"]
+    g = resp.gather(
+        input="speech dtmf",
+        speech_timeout="auto",
+        hints=", ".join(hints),
+        language=clinic.language,
+        num_digits=1,
+        action=services.url(TURN_PATH),
+        method="POST",
+        action_on_empty_result=True,
+    )
+    g.say(text, language=clinic.language)
+
+
+def start(services: Services, call: Call, clinic: Clinic, resp: VoiceResponse) -> None:
+    """The gate allowed the AI: open the conversation."""
+    state = _new_state(call, clinic)
+    try:
+        callstate.save(services.redis, call.call_sid, state)
+    except redis.RedisError:
+        log.error("call state unavailable; caller goes to a person", extra={"clinic": clinic.id})
+        escalation.to_person(services, call, clinic, resp, reason="state-unavailable")
+        return
+    with services.db.session() as session:
+        calls.note(session, call.call_sid, handled_by="ai")
+    transcript.write(services, clinic, call.call_sid, [("agent", OPENING, None)], services.clock())
+    gather(services, clinic, resp, OPENING)
+
+
+def turn(services: Services, event: TurnEvent) -> str:
+    """Answer one Gather result with TwiML. Never raises for anything a caller can do."""
+    try:
+        with services.db.session() as session:
+            call = calls.get_call(session, event.call_sid)
+    except SQLAlchemyError:
+        log.error("database unavailable during a turn")
+        return apology_and_hangup(APOLOGY + " Please call again shortly. Goodbye.")
+    clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None
+    if call is None or clinic is None or call.status in calls.TERMINAL:
+        return apology_and_hangup(LOST)
+
+    resp = VoiceResponse()
+    try:
+        state = callstate.load(services.redis, call.call_sid)
+    except redis.RedisError:
+        log.error("call state unavailable; caller goes to a person", extra={"clinic": clinic.id})
+        escalation.to_person(services, call, clinic, resp, reason="state-unavailable")
+        return str(resp)
+
+    # Every AI turn asks the gate again: a STOP texted mid-call ends AI handling now.
+    decision = may(services, clinic.id, call.cli, "ai_handling")
+    if not decision.allowed:
+        _forget(services, call.call_sid)
+        escalation.to_person(services, call, clinic, resp, reason=decision.reason)
+        return str(resp)
+
+    if not state or state.get("clinic_id") != clinic.id:
+        state = _new_state(call, clinic)  # expired or never started: begin afresh
+    heard = Heard(event.speech.strip(), event.confidence, event.digits.strip())
+    convo = _conversation(services, call, clinic, state)
+    convo.log("caller", _caller_text(heard), _caller_meta(heard))
+
+    reply = _safety(convo, heard)
+    if reply is None:
+        reply = _agent_reply(services, clinic, convo, heard)
+    reply = _count_misses(convo, reply)
+    convo.log("agent", reply.say, {"next": reply.next} if reply.next != "listen" else None)
+
+    transcript.write(services, clinic, call.call_sid, convo.events, convo.now)
+    if reply.outcome:
+        with services.db.session() as session:
+            calls.note(session, call.call_sid, outcome=reply.outcome, handled_by="ai")
+    if reply.next == "listen":
+        try:
+            callstate.save(services.redis, call.call_sid, state)
+        except redis.RedisError:
+            reply = Reply(APOLOGY, next="person", reason="state-unavailable")
+    else:
+        _forget(services, call.call_sid)
+    _render(services, call, clinic, resp, reply)
+    return str(resp)
+
+
+def _forget(services: Services, call_sid: str) -> None:
+    with contextlib.suppress(redis.RedisError):  # if not, it expires by itself
+        callstate.drop(services.redis, call_sid)
+
+
+def _caller_text(heard: Heard) -> str:
+    if heard.digits:
+        return f"[pressed {heard.digits}]"
+    return heard.speech or "[silence]"
+
+
+def _caller_meta(heard: Heard) -> dict[str, object] | None:
+    return {"confidence": heard.confidence} if heard.confidence is not None else None
+
+
+def _safety(convo: Conversation, heard: Heard) -> Reply | None:
+    """Checks that run before (and whatever) the agent."""
+    state = convo.state
+    if heard.digits == "0":
+        return Reply("", next="person", reason="dtmf-0")
+    if heard.digits:
+        return Reply(f"{NOT_CAUGHT} Press 0 at any time to speak to a person.", understood=False)
+    if heard.silent:
+        return Reply(f"{SILENCE} {state.get('last_prompt') or HELP}", understood=False)
+    text = heard.speech
+    if intents.is_emergency(text, convo.clinic.emergency.phrases):
+        state["emergency_offer"] = True
+        number = convo.services.config.emergency_number(convo.clinic)
+        return Reply(
+            f"If this is a medical emergency, please hang up now and dial {number}. "
+            "If you would like to speak to a member of our team, say yes, or press 0.",
+            outcome="emergency-advice",
+        )
+    if state.pop("emergency_offer", False) and intents.yes_no(text) == "yes":
+        return Reply("", next="person", reason="emergency")
+    if intents.wants_opt_out(text):
+        if convo.anonymous:
+            return Reply(
+                "As your number is withheld I can't record that here, but a member of our "
+                "team can help.",
+                next="person",
+                reason="opt-out-anonymous",
+            )
+        convo.tools.record_opt_out()
+        return Reply(
+            f"I've noted that you don't want automated calls or messages from "
+            f"{convo.clinic.name}. I'll put you through to a member of our team.",
+            next="person",
+            reason="opted-out-by-voice",
+            outcome="opted-out",
+        )
+    if intents.wants_person(text):
+        return Reply("", next="person", reason="caller-request")
+    if heard.confidence is not None and heard.confidence < LOW_CONFIDENCE:
+        return Reply(f"{NOT_CAUGHT} {state.get('last_prompt') or HELP}", understood=False)
+    return None
+
+
+def _agent_reply(services: Services, clinic: Clinic, convo: Conversation, heard: Heard) -> Reply:
+    try:
+        reply = agent_for(services, clinic).respond(convo, heard)
+    except Exception as exc:  # an agent bug must not leave the caller in silence
+        log.error(
+            "agent failed; caller goes to a person",
+            extra={"clinic": clinic.id, "error": type(exc).__name__},
+        )
+        return Reply(APOLOGY, next="person", reason="agent-error")
+    if reply.next == "listen" and not reply.say.strip():
+        return Reply(APOLOGY, next="person", reason="agent-empty-reply")
+    return reply
+
+
+def _count_misses(convo: Conversation, reply: Reply) -> Reply:
+    state = convo.state
+    if reply.understood:
+        state["misses"] = 0
+        if reply.next == "listen":
+            state["last_prompt"] = reply.say
+        return reply
+    misses = int(state.get("misses", 0) or 0) + 1
+    state["misses"] = misses
+    if misses > MAX_REPROMPTS:
+        return Reply(TROUBLE, next="person", reason="not-understood")
+    return reply
+
+
+def _render(
+    services: Services, call: Call, clinic: Clinic, resp: VoiceResponse, reply: Reply
+) -> None:
+    if reply.next == "listen":
+        gather(services, clinic, resp, reply.say)
+        return
+    if reply.say:
+        say(resp, reply.say, clinic)
+    if reply.next == "person":
+        escalation.to_person(services, call, clinic, resp, reason=reply.reason or "agent")
+        return
+    resp.hangup()

@@ -1,0 +1,41 @@
+"""The agent's Gather action: one caller turn (speech, a key, or silence)."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from callgateway import flow
+from callgateway.agent.conversation import TurnEvent
+from callgateway.booking.dates import warm_up
+from callgateway.twiml import apology_and_hangup
+from webhooks.blueprint import bp, services, twiml
+from webhooks.events import BadEvent, sid, text_field
+
+MALFORMED = "Sorry, something went wrong with this call. Please try again later."
+
+# dateparser loads its language data on first use; do it while the worker boots.
+warm_up()
+
+
+def _confidence(raw: str | None) -> float | None:
+    try:
+        value = float(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value is not None and 0.0 <= value <= 1.0 else None
+
+
+@bp.post("/voice/turn")
+def agent_turn() -> Response:
+    try:
+        call_sid = sid(request.form, "CallSid", "CA")
+    except BadEvent:
+        return twiml(apology_and_hangup(MALFORMED))
+    digits = text_field(request.form, "Digits", 12).strip()
+    event = TurnEvent(
+        call_sid=call_sid,
+        speech=text_field(request.form, "SpeechResult", 1000),
+        confidence=_confidence(request.form.get("Confidence")),
+        digits=digits if digits.isdigit() or digits in ("*", "#") else "",
+    )
+    return twiml(flow.agent_turn(services(), event))
