@@ -152,6 +152,21 @@ def checkins_remove(clinic_id: str, schedule_id: int) -> None:
     click.echo(f"schedule {schedule_id} removed")
 
 
+@checkins_group.command("call-now")
+@click.option("--clinic", "clinic_id", required=True)
+@click.option("--id", "schedule_id", required=True, type=int)
+def checkins_call_now(clinic_id: str, schedule_id: int) -> None:
+    """Place an extra check-in call now (retries and alerts as for a scheduled one)."""
+    svc = services()
+    try:
+        at = checkins.call_now(svc, schedule_id, _clinic(svc, clinic_id).id)
+    except checkins.ScheduleError as exc:
+        fail(str(exc))
+    except redis.RedisError:
+        fail("REDIS_URL: cannot queue the call")
+    click.echo(json.dumps({"id": schedule_id, "occurrence": at.isoformat()}))
+
+
 @main.group("reminders")
 def reminders_group() -> None:
     """Appointment reminders."""

@@ -211,11 +211,11 @@ def upload_recording(services: Services, clinic: Clinic, body: bytes, content_ty
 
 
 def attempt_job_id(schedule_id: int, occurrence: datetime, attempt_no: int) -> str:
-    return f"checkin-{schedule_id}-{occurrence:%Y%m%dT%H%MZ}-{attempt_no}"
+    return f"checkin-{schedule_id}-{occurrence:%Y%m%dT%H%M%SZ}-{attempt_no}"
 
 
 def alerts_job_id(schedule_id: int, occurrence: datetime) -> str:
-    return f"checkin-alerts-{schedule_id}-{occurrence:%Y%m%dT%H%MZ}"
+    return f"checkin-alerts-{schedule_id}-{occurrence:%Y%m%dT%H%M%SZ}"
 
 
 def _wall(row: CheckinSchedule, clinic: Clinic, occurrence: datetime) -> bool:
@@ -265,10 +265,38 @@ def resync(services: Services) -> int:
 # One attempt ---------------------------------------------------------------------------
 
 
-def run_attempt(services: Services, schedule_id: int, occurrence: datetime, attempt_no: int) -> str:
+def call_now(services: Services, schedule_id: int, clinic_id: str) -> datetime:
+    """An extra occurrence now (staff testing a schedule): same retries, alerts and gate."""
+    with services.db.session() as session:
+        row = session.get(CheckinSchedule, schedule_id)
+        if row is None or row.clinic_id != clinic_id:
+            raise ScheduleError("schedule: no such schedule at this clinic")
+        if not row.active:
+            raise ScheduleError("schedule: paused")
+    occurrence = services.clock().replace(microsecond=0)
+    jobs.schedule(
+        services,
+        occurrence,
+        jobs.checkin_attempt,
+        schedule_id,
+        occurrence.isoformat(),
+        1,
+        True,
+        job_id=attempt_job_id(schedule_id, occurrence, 1),
+    )
+    return occurrence
+
+
+def run_attempt(
+    services: Services,
+    schedule_id: int,
+    occurrence: datetime,
+    attempt_no: int,
+    adhoc: bool = False,
+) -> str:
     """The job: claim the attempt, ask the gate, place the call."""
     now = services.clock()
-    if attempt_no == 1:
+    if attempt_no == 1 and not adhoc:
         # The chain goes on whatever happens to this occurrence.
         schedule_next(services, schedule_id, after=occurrence)
     with services.db.session() as session:
@@ -278,7 +306,7 @@ def run_attempt(services: Services, schedule_id: int, occurrence: datetime, atte
             return "gone"
         if not row.active:
             return "inactive"
-        if attempt_no == 1 and not _wall(row, clinic, occurrence):
+        if attempt_no == 1 and not adhoc and not _wall(row, clinic, occurrence):
             return "stale"
         if _settled(session, schedule_id, occurrence):
             return "settled"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rq import Retry
@@ -45,15 +45,17 @@ def schedule(
     """Enqueue `func(*args)` at `at` (now or past: as soon as the scheduler looks)."""
     if services.queue is None:
         raise RuntimeError("no job queue wired")
-    services.queue.enqueue_at(
-        at,
-        func,
-        *args,
-        job_id=job_id,
-        retry=TRANSIENT_RETRY if retry else None,
-        result_ttl=24 * 3600,
-        failure_ttl=7 * 24 * 3600,
-    )
+    options: dict[str, Any] = {
+        "job_id": job_id,
+        "retry": TRANSIENT_RETRY if retry else None,
+        "result_ttl": 24 * 3600,
+        "failure_ttl": 7 * 24 * 3600,
+    }
+    # RQ's scheduler runs on the wall clock; work already due goes straight to the queue.
+    if at <= datetime.now(UTC):
+        services.queue.enqueue(func, *args, **options)
+    else:
+        services.queue.enqueue_at(at, func, *args, **options)
 
 
 def unschedule(services: Services, job_id: str) -> None:
@@ -72,12 +74,12 @@ def send_reminder(reminder_id: int) -> str:
         return reminders.send(services, reminder_id)
 
 
-def checkin_attempt(schedule_id: int, occurrence: str, attempt_no: int) -> str:
+def checkin_attempt(schedule_id: int, occurrence: str, attempt_no: int, adhoc: bool = False) -> str:
     from callgateway.outbound import checkins
 
     with job_services() as services:
         return checkins.run_attempt(
-            services, schedule_id, datetime.fromisoformat(occurrence), attempt_no
+            services, schedule_id, datetime.fromisoformat(occurrence), attempt_no, adhoc=adhoc
         )
 
 

@@ -31,9 +31,9 @@ from tests.twilio import CLINIC_UK, PATIENT, TwilioSim, sid
 API = f"https://api.twilio.com/2010-04-01/Accounts/{DEV_ACCOUNT_SID}"
 LONDON = "Europe/London"
 # Riverside: sms 24 hours before, quiet hours 20:00-08:00, Europe/London.
-BOOKED_AT = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)  # Monday
-STARTS = datetime(2026, 6, 10, 13, 0, tzinfo=UTC)  # Wednesday 14:00 BST
-DUE = datetime(2026, 6, 9, 13, 0, tzinfo=UTC)  # Tuesday 14:00 BST
+BOOKED_AT = datetime(2037, 6, 1, 9, 0, tzinfo=UTC)  # Monday
+STARTS = datetime(2037, 6, 10, 13, 0, tzinfo=UTC)  # Wednesday 14:00 BST
+DUE = datetime(2037, 6, 9, 13, 0, tzinfo=UTC)  # Tuesday 14:00 BST
 
 
 @pytest.fixture
@@ -227,10 +227,10 @@ def test_a_job_that_runs_in_quiet_hours_waits_for_the_morning(
 ) -> None:
     book(svc)
     (row,) = rows(svc)
-    late_evening = datetime(2026, 6, 9, 20, 30, tzinfo=UTC)  # 21:30 BST: a worker ran late
+    late_evening = datetime(2037, 6, 9, 20, 30, tzinfo=UTC)  # 21:30 BST: a worker ran late
     assert reminders.send(at(svc, late_evening), row.id) == "deferred"
     assert sent(twilio_api) == []
-    morning = datetime(2026, 6, 10, 7, 0, tzinfo=UTC)  # 08:00 BST, before the 14:00 visit
+    morning = datetime(2037, 6, 10, 7, 0, tzinfo=UTC)  # 08:00 BST, before the 14:00 visit
     (row,) = rows(svc)
     assert row.status == "scheduled" and row.due_at == morning
     assert scheduled_at(svc, row.id) == morning
@@ -430,7 +430,7 @@ def test_reminder_call_press_0_reaches_a_person(
 ) -> None:
     _appointment_id, call_sid, tw = place_reminder_call(call_svc, twilio_api)
     (row,) = rows(call_svc)
-    call_svc.clock = fixed(datetime(2026, 6, 8, 10, 0, tzinfo=UTC))  # Monday 11:00: open
+    call_svc.clock = fixed(datetime(2037, 6, 8, 10, 0, tzinfo=UTC))  # Monday 11:00: open
     body = tw.post(
         f"/twilio/outbound/reminder/answer?reminder={row.id}", tw.voice_params(call_sid, Digits="0")
     ).get_data(as_text=True)
