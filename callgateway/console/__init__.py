@@ -42,6 +42,7 @@ def _import_pages() -> None:
         consent_page,
         dashboard,
         messages_page,
+        outbound_views,
         queue,
         reveal,
         security,

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 LINK_SECONDS = 300
 PAGE = 100
+# The recording lifecycle's row status once the bucket copy is verified; before that the
+# audio is still at Twilio and there is nothing of ours to play.
+STORED = "stored"
 
 
 @bp.get("/voicemails")
@@ -48,6 +51,7 @@ def voicemails() -> str:
         rows = list(db.execute(stmt))
     return render_template(
         "console/voicemails.html",
+        stored=STORED,
         rows=rows,
         show=show,
         clinic_filter=request.args.get("clinic", ""),
@@ -63,7 +67,7 @@ def play(recording_id: int) -> Response | str:
         if recording is None or recording.kind != "voicemail":
             abort(404)
         clinic = require_clinic(recording.clinic_id)
-        if not recording.key:
+        if recording.status != STORED or not recording.key:
             flash("This voicemail is still on its way to the clinic's storage.", "error")
             return redirect(url_for("console.voicemails"), code=303)
         try:
