@@ -174,6 +174,32 @@ def set_active(services: Services, schedule_id: int, clinic_id: str, active: boo
         schedule_next(services, schedule_id)
 
 
+def set_alert_numbers(
+    services: Services, schedule_id: int, clinic_id: str, numbers: list[str]
+) -> list[str]:
+    """Replace the schedule's alert receivers; the same checks as when it was added."""
+    with services.db.session() as session:
+        row = session.get(CheckinSchedule, schedule_id)
+        if row is None or row.clinic_id != clinic_id:
+            raise ScheduleError("schedule: no such schedule at this clinic")
+        spec = ScheduleSpec(
+            clinic_id=row.clinic_id,
+            phone=row.phone,
+            days=row.days,
+            local_time=row.local_time,
+            alert_numbers=numbers,
+            message_text=row.message_text,
+            recording_key=row.recording_key,
+            display_name=row.display_name,
+            retries=row.retries,
+            retry_minutes=row.retry_minutes,
+        )
+        receivers = list(_validated(services, spec)["alert_numbers"])  # type: ignore[call-overload]
+        row.alert_numbers = receivers
+        row.updated_at = services.clock()
+    return receivers
+
+
 def delete_schedule(services: Services, schedule_id: int, clinic_id: str) -> None:
     with services.db.session() as session:
         row = session.get(CheckinSchedule, schedule_id)

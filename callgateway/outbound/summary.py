@@ -217,7 +217,7 @@ def send_email(services: Services, clinic_id: str, day: date) -> str:
         _mark(services, clinic.id, day, "retry", error=str(exc))
         raise
     _mark(services, clinic.id, day, "sent", sent_at=now)
-    log.info("summary mailed", extra={"clinic": clinic.id, "day": day.isoformat()})
+    log.info("summary mailed", extra={"clinic": clinic.id})
     return "sent"
 
 
