@@ -6,15 +6,11 @@ from flask import Response, request
 
 from callgateway import flow
 from callgateway.agent.conversation import TurnEvent
-from callgateway.booking.dates import warm_up
 from callgateway.twiml import apology_and_hangup
 from webhooks.blueprint import bp, services, twiml
 from webhooks.events import BadEvent, sid, text_field
 
 MALFORMED = "Sorry, something went wrong with this call. Please try again later."
-
-# dateparser loads its language data on first use; do it while the worker boots.
-warm_up()
 
 
 def _confidence(raw: str | None) -> float | None:

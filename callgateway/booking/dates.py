@@ -13,8 +13,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from dateparser.search import search_dates
-
 __all__ = ["When", "parse_date", "parse_when", "say_date", "say_time", "say_when", "warm_up"]
 
 # How far ahead a caller may book, and the range searched when no day was named.
@@ -90,9 +88,17 @@ class When:
         ]
 
 
+def _search_dates(text: str, settings: dict[str, object]) -> list[tuple[str, datetime]] | None:
+    # Imported on first use: dateparser costs ~0.5 s to import and load its English data,
+    # which a web worker should not pay while booting (or at all, if no one books).
+    from dateparser.search import search_dates
+
+    return search_dates(text, languages=["en"], settings=settings)
+
+
 def warm_up() -> None:
-    """dateparser loads its language data on first use (~0.3 s): pay that at start-up."""
-    search_dates("next tuesday", languages=["en"])
+    """Load dateparser now (a worker or a benchmark may want the first turn fast)."""
+    _search_dates("next tuesday", {})
 
 
 def _normalise(text: str) -> str:
@@ -181,10 +187,9 @@ def _find_day(text: str, today: date, base: datetime) -> date | None:
     """The calendar day named in `text`, via dateparser; None when there is none."""
     if not _DATEISH.search(text):
         return None
-    found = search_dates(
+    found = _search_dates(
         text,
-        languages=["en"],
-        settings={
+        {
             "PREFER_DATES_FROM": "future",
             "RELATIVE_BASE": base.replace(tzinfo=None),
             "RETURN_AS_TIMEZONE_AWARE": False,

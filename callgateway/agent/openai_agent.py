@@ -1,0 +1,302 @@
+"""The OpenAI tool-calling agent (official SDK; `OPENAI_BASE_URL` may point at any
+OpenAI-compatible server a clinic runs itself).
+
+What the model gets is only what the turn needs: the clinic's name, hours and appointment
+types, today's date, and this call's words. Never the caller's number, never an earlier
+call. Tools run through `Tools`, which validates every argument before anything is read
+or written. A slow or failing API (the per-turn timeout covers all rounds of a turn) ends
+in a spoken apology and a person, never silence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any
+
+from openai import OpenAI, OpenAIError
+
+from callgateway.agent.protocol import Conversation, Heard, Reply
+from callgateway.booking.dates import parse_date, say_date, say_time
+from callgateway.config import DAYS, Clinic
+from callgateway.config import OpenAIAgent as OpenAIAgentConfig
+from callgateway.wiring import Services
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "I'm sorry, I'm having trouble with our booking system right now."
+MAX_ROUNDS = 4  # model calls per caller turn (tool use, then an answer)
+MAX_HISTORY = 40  # messages kept in the call state
+
+TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "find_slots",
+            "description": (
+                "Find free appointment times. Pass the caller's own words for when they "
+                "want to come (e.g. 'next Tuesday afternoon', 'tomorrow at 3'), or an empty "
+                "string for the next free ones. Returns up to three slots to offer."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "appointment_type": {"type": "string", "description": "type id"},
+                    "when": {"type": "string"},
+                },
+                "required": ["appointment_type", "when"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "book",
+            "description": (
+                "Book a slot that find_slots returned in this call, after reading it back "
+                "and the caller saying yes."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "appointment_type": {"type": "string"},
+                    "start": {"type": "string", "description": "the slot's ISO 8601 start"},
+                    "caller_confirmed": {"type": "boolean"},
+                },
+                "required": ["appointment_type", "start", "caller_confirmed"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "move",
+            "description": (
+                "Move the caller's appointment. appointment_date is the date (YYYY-MM-DD) "
+                "of their current appointment as the caller said it; new_start is a slot "
+                "find_slots returned. Only after the caller said yes."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "appointment_date": {"type": "string"},
+                    "new_start": {"type": "string"},
+                    "caller_confirmed": {"type": "boolean"},
+                },
+                "required": ["appointment_date", "new_start", "caller_confirmed"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "cancel",
+            "description": (
+                "Cancel the caller's appointment on appointment_date (YYYY-MM-DD, as the "
+                "caller said it), only after the caller said yes."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "appointment_date": {"type": "string"},
+                    "caller_confirmed": {"type": "boolean"},
+                },
+                "required": ["appointment_date", "caller_confirmed"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "transfer_to_person",
+            "description": "Put the caller through to a member of the clinic's team.",
+            "parameters": {
+                "type": "object",
+                "properties": {"reason": {"type": "string"}},
+                "required": ["reason"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "record_opt_out",
+            "description": (
+                "The caller does not want automated calls or messages from the clinic."
+            ),
+            "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
+        },
+    },
+]
+
+
+def _config(clinic: Clinic) -> OpenAIAgentConfig:
+    if isinstance(clinic.agent, OpenAIAgentConfig):
+        return clinic.agent
+    return OpenAIAgentConfig(kind="openai")
+
+
+class AgentUnavailable(RuntimeError):
+    """No usable API (no key and no base URL, or the API failed this turn)."""
+
+
+def _client(services: Services, timeout: float) -> OpenAI:
+    settings = services.settings
+    if not settings.openai_api_key and not settings.openai_base_url:
+        raise AgentUnavailable("neither OPENAI_API_KEY nor OPENAI_BASE_URL is set")
+    key = f"openai.client:{settings.openai_base_url}:{timeout}"
+    client = services.adapters.get(key)
+    if client is None:
+        client = OpenAI(
+            # A self-hosted server may need no key; the SDK insists on one.
+            api_key=settings.openai_api_key or "unused",
+            base_url=settings.openai_base_url,
+            timeout=timeout,
+            max_retries=0,  # one turn, one deadline: no hidden retries past it
+        )
+        services.adapters[key] = client
+    return client
+
+
+def system_prompt(convo: Conversation) -> str:
+    clinic, lang = convo.clinic, convo.clinic.language
+    local = convo.now.astimezone(clinic.tz)
+    hours = []
+    for i, day in enumerate(DAYS):
+        ranges = clinic.opening_hours(i)
+        if ranges:
+            spoken = ", ".join(f"{say_time(a, lang)}-{say_time(b, lang)}" for a, b in ranges)
+            hours.append(f"{day} {spoken}")
+    types = "; ".join(f"{t.id} = {t.name} ({t.minutes} min)" for t in clinic.appointment_types)
+    caller = (
+        "The caller's number is withheld: they may ask about availability, but to book, "
+        "move or cancel offer to transfer them to a person."
+        if convo.anonymous
+        else "The caller's own appointments are found by the tools; never ask for a number."
+    )
+    return (
+        f"You are the phone receptionist of {clinic.name}. Speak briefly and naturally "
+        f"({lang}); one or two sentences per reply, no lists, no markdown. Today is "
+        f"{say_date(local.date(), lang)}, {local.strftime('%Y-%m-%d')}, time {local:%H:%M} "
+        f"({clinic.timezone}). Opening hours: {'; '.join(hours) or 'not set'}. Appointment "
+        f"types: {types}. Use find_slots to look up times; offer what it returns. Before "
+        "book, move or cancel, read the details back and get a clear yes. To move or "
+        "cancel, first ask the caller for the date of their current appointment. Give no "
+        "medical advice; for anything you cannot do, use transfer_to_person. "
+        f"{caller}"
+    )
+
+
+class OpenAIAgent:
+    def __init__(self, model: str, timeout: float) -> None:
+        self.model = model
+        self.timeout = timeout
+
+    @classmethod
+    def for_clinic(cls, services: Services, clinic: Clinic) -> OpenAIAgent:
+        cfg = _config(clinic)
+        return cls(cfg.model, cfg.timeout_seconds)
+
+    def respond(self, convo: Conversation, heard: Heard) -> Reply:
+        try:
+            return self._respond(convo, heard)
+        except (OpenAIError, AgentUnavailable, TimeoutError, ValueError, KeyError) as exc:
+            log.warning(
+                "openai agent failed; caller goes to a person",
+                extra={"clinic": convo.clinic.id, "error": type(exc).__name__},
+            )
+            return Reply(APOLOGY, next="person", reason="agent-unavailable")
+
+    def _respond(self, convo: Conversation, heard: Heard) -> Reply:
+        deadline = time.monotonic() + self.timeout
+        client = _client(convo.services, self.timeout)
+        said = parse_date(heard.speech, convo.clinic.tz, convo.now)
+        if said is not None:
+            convo.tools.heard_date(said)  # the voice confirmation move/cancel check against
+        history: list[dict[str, Any]] = convo.state.setdefault("messages", [])
+        history.append({"role": "user", "content": heard.speech})
+        outcome = None
+        for _round in range(MAX_ROUNDS):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.05:
+                raise TimeoutError("turn deadline passed")
+            completion = client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "system", "content": system_prompt(convo)}, *history],
+                tools=TOOLS,
+                tool_choice="auto",
+                temperature=0.2,
+                timeout=remaining,
+            )
+            message = completion.choices[0].message
+            if message.tool_calls:
+                history.append(
+                    {
+                        "role": "assistant",
+                        "content": message.content,
+                        "tool_calls": [
+                            {
+                                "id": call.id,
+                                "type": "function",
+                                "function": {
+                                    "name": call.function.name,
+                                    "arguments": call.function.arguments,
+                                },
+                            }
+                            for call in message.tool_calls
+                        ],
+                    }
+                )
+                for call in message.tool_calls:
+                    result = self._run_tool(convo, call.function.name, call.function.arguments)
+                    if result.get("ok") and call.function.name in ("book", "move", "cancel"):
+                        outcome = {"book": "booked", "move": "moved", "cancel": "cancelled"}[
+                            call.function.name
+                        ]
+                    history.append(
+                        {"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)}
+                    )
+                if convo.state.get("transfer"):
+                    reason = str(convo.state.pop("transfer"))
+                    self._trim(convo)
+                    return Reply(
+                        (message.content or "").strip(),
+                        next="person",
+                        reason=reason,
+                        outcome="opted-out" if reason == "opted-out-by-voice" else outcome,
+                    )
+                continue
+            text = (message.content or "").strip()
+            if not text:
+                raise ValueError("empty reply from the model")
+            history.append({"role": "assistant", "content": text})
+            self._trim(convo)
+            ends = re.search(r"\b(goodbye|bye now)\b", text.lower()) is not None
+            return Reply(text, next="hangup" if ends else "listen", outcome=outcome)
+        raise TimeoutError("too many tool rounds in one turn")
+
+    def _run_tool(self, convo: Conversation, name: str, arguments: str) -> dict[str, Any]:
+        try:
+            args = json.loads(arguments or "{}")
+        except json.JSONDecodeError:
+            args = None
+        if not isinstance(args, dict):
+            convo.log("tool", name, {"error": "invalid_json"})
+            return {"ok": False, "error": "invalid_json"}
+        return convo.tools.call(name, args)
+
+    def _trim(self, convo: Conversation) -> None:
+        """Keep the history bounded, cutting only before a caller's message."""
+        history = convo.state.get("messages", [])
+        while len(history) > MAX_HISTORY:
+            cut = next((i for i, m in enumerate(history[1:], 1) if m["role"] == "user"), None)
+            if cut is None:
+                break
+            del history[:cut]
