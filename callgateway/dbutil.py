@@ -15,9 +15,12 @@ def _insert_ignore_stmt(model: type, dialect: str, keys: tuple[str, ...]) -> Ins
     # Built once per (table, dialect): a statement without inline values hits SQLAlchemy's
     # compiled cache, which matters on the webhook hot path.
     table = model.__table__  # type: ignore[attr-defined]
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # RETURNING tells a new row from a conflict on every backend; psycopg's rowcount for
+    # ON CONFLICT DO NOTHING does not.
+    return (
+        insert(table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c[keys[0]])
+    )
 
 
 def insert_ignore(session: Session, model: type, values: dict[str, Any], keys: list[str]) -> bool:
@@ -28,5 +31,4 @@ def insert_ignore(session: Session, model: type, values: dict[str, Any], keys: l
     """
     connection = session.connection()
     stmt = _insert_ignore_stmt(model, connection.dialect.name, tuple(keys))
-    result = connection.execute(stmt, values)
-    return bool(result.rowcount)
+    return connection.execute(stmt, values).first() is not None
