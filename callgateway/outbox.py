@@ -193,6 +193,10 @@ def deliver(services: Services, item_id: int) -> Result:
         _finish(services, item, now, f"permanent: {exc}")
         log.error("outbox item failed permanently", extra={"item": item.id, "error": str(exc)})
         return Result(item.id, "failed", str(exc))
+    except Exception as exc:  # a bug or a database blip: keep the item, try again later
+        _postpone(services, item, now, f"unexpected: {type(exc).__name__}")
+        log.exception("outbox delivery crashed; will retry", extra={"item": item.id})
+        return Result(item.id, "retry", type(exc).__name__)
     _finish(services, item, services.clock(), None)
     return Result(item.id, "done", detail)
 

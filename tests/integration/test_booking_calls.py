@@ -6,6 +6,7 @@ afternoon" is Tuesday 24 November from 12:00. Twilio's REST API is `responses`.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -89,11 +90,11 @@ def rest() -> Iterator[responses.RequestsMock]:
             json={"sid": "RE" + "0" * 32, "status": "in-progress"},
             status=201,
         )
-        mock.add(
+        mock.add_callback(
             responses.POST,
             f"{TWILIO}/Messages.json",
-            json={"sid": "SM" + "f" * 32, "status": "queued"},
-            status=201,
+            callback=lambda _req: (201, {}, json.dumps({"sid": sid("SM"), "status": "queued"})),
+            content_type="application/json",
         )
         yield mock
 
@@ -537,7 +538,8 @@ def test_confirmation_sms_goes_out_after_commit_with_the_exact_payload(
         ],
     }
     (message,) = [m for m in rows(svc, Message) if m.direction == "out"]
-    assert message.message_sid == "SM" + "f" * 32 and message.phone == PATIENT
+    assert message.message_sid.startswith("SM") and message.phone == PATIENT
+    assert message.body == parse_qs(sms.request.body)["Body"][0]
     outbox.sweep(svc)  # a second sweep sends nothing more
     assert len([c for c in rest.calls if c.request.url.endswith("Messages.json")]) == 1
 

@@ -5,6 +5,8 @@ request body, and answers from a script: tool calls, text, errors or a stall. Ca
 through the signed webhooks like any other call.
 """
 
+# Fixtures are shared by importing them from test_booking_calls (pytest finds them by name).
+
 from __future__ import annotations
 
 import json
