@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,9 +22,13 @@ MAX_PASSWORD = 1024  # argon2 takes any length; a megabyte "password" is an atta
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s.]{2,63}$")
 
 _hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email costs as much as a wrong
-# password and response times do not tell which addresses have accounts.
-_DUMMY_HASH = _hasher.hash("not a real password, only here to spend the same time")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so a wrong email costs as much as a
+    wrong password and response times do not tell which addresses have accounts."""
+    return _hasher.hash("not a real password, only here to spend the same time")
 
 
 class UserError(ValueError):
@@ -93,7 +98,7 @@ def authenticate(session: Session, email: str, password: str) -> StaffUser | Non
     user = session.scalars(
         select(StaffUser).where(StaffUser.email == normalise_email(email))
     ).one_or_none()
-    stored = user.password_hash if user is not None and user.active else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.active else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

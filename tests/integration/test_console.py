@@ -89,7 +89,7 @@ def add_call(
     call = Call(
         call_sid=sid("CA"),
         clinic_id=clinic_id,
-        direction="inbound",
+        direction=fields.pop("direction", "inbound"),
         cli=cli,
         called=clinic.numbers[0],
         started_at=at,
