@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 DEV_REDIS_PORT = 6379
 DEV_MOTO_PORT = 5055
+DEV_TWILIO_PORT = 5056
 DEV_DIR = Path("var/dev")
 DEFAULT_CONFIG = "config/example.yaml"
 POSTGRES_DB = "callgateway"
@@ -517,6 +518,31 @@ def create_buckets(config_path: Path, env: Mapping[str, str]) -> list[str]:
     return created
 
 
+def _use_or_start_devtwilio(env: dict[str, str], started: list[Service]) -> str:
+    """The fake Twilio REST API (callgateway.devtwilio) unless TWILIO_API_BASE is set; its
+    URL also goes to var/dev/devtwilio.url, where `callgateway call` finds it."""
+    if env.get("TWILIO_API_BASE"):
+        print(f"twilio: using TWILIO_API_BASE {redact(env['TWILIO_API_BASE'])}", flush=True)
+        return env["TWILIO_API_BASE"]
+    port = DEV_TWILIO_PORT if not port_in_use(DEV_TWILIO_PORT) else free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "callgateway.devtwilio", "--port", str(port),
+            "--log", str(DEV_DIR / "twilio-requests.jsonl")]  # fmt: skip
+    service = Service(
+        name="devtwilio",
+        url=url,
+        port=port,
+        log_path=DEV_DIR / "devtwilio.log",
+        launch=lambda log: _spawn(argv, log),
+        probe=lambda: http_ping(url + "/_dev/log"),
+    )
+    service.start()
+    started.append(service)
+    (DEV_DIR / "devtwilio.url").write_text(url + "\n", encoding="utf-8")
+    print(f"twilio: started the fake REST API {url} (requests in var/dev)", flush=True)
+    return url
+
+
 def run(cmd: Sequence[str]) -> int:
     """Start (or reuse) Redis and S3, migrate, create buckets, run a worker and `cmd`.
 
@@ -534,6 +560,8 @@ def run(cmd: Sequence[str]) -> int:
         env["AWS_ENDPOINT_URL"] = _use_or_start_s3(env, started)
         _migrate(env)
         _init_storage(env)
+        env["TWILIO_API_BASE"] = _use_or_start_devtwilio(env, started)
+        subprocess.run([_venv_tool("callgateway"), "retention", "schedule"], env=env, check=False)
         worker_log = DEV_DIR / "worker.log"
         worker_argv = [_venv_tool("rq"), "worker", "--with-scheduler", "-u", env["REDIS_URL"]]
         with worker_log.open("ab") as log:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 import secrets
+import struct
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from twilio.request_validator import RequestValidator
@@ -108,6 +110,7 @@ class Call:
             "/twilio/voice/status",
             self._params(CallStatus="completed", CallDuration=str(duration)),
         )
+        self._finish_rest_recordings(duration)
         return "completed"
 
     def _play(self, body: str) -> str | None:
@@ -172,6 +175,7 @@ class Call:
             f"/Recordings/{recording_sid}"
         )
         seconds = str(max(1, len(message.split()) // 2))
+        self._upload_media(recording_sid, int(seconds))  # so the worker can fetch it (dev)
         rec = {"RecordingSid": recording_sid, "RecordingUrl": media, "RecordingDuration": seconds}
         nxt = None
         if verb.get("action"):
@@ -192,6 +196,56 @@ class Call:
             )
         return nxt if line is not None else None
 
+    # Recordings against the dev fake of Twilio (callgateway.devtwilio) --------------------
+    def _upload_media(self, recording_sid: str, seconds: int) -> bool:
+        """Give the fake Twilio the audio of a recording, as real Twilio would hold it."""
+        base = dev_twilio_base(self.twilio_api_base)
+        if base is None:
+            return False
+        try:
+            response = requests.put(
+                f"{base}/_dev/recordings/{recording_sid}",
+                params={"call": self.call_sid, "account": self.account_sid},
+                data=silent_wav(seconds),
+                timeout=5,
+            )
+        except requests.RequestException:
+            return False
+        return response.status_code < 300
+
+    def _finish_rest_recordings(self, seconds: int) -> None:
+        """A recording the gateway started through the REST API ends with the call: upload
+        its audio and send the status callback Twilio would send after hang-up."""
+        base = dev_twilio_base(self.twilio_api_base)
+        if base is None:
+            return
+        try:
+            found = requests.get(f"{base}/_dev/calls/{self.call_sid}/recordings", timeout=5)
+            recordings = found.json() if found.ok else []
+        except (requests.RequestException, ValueError):
+            return
+        for rec in recordings:
+            callback = rec.get("status_callback")
+            if rec.get("deleted") or rec.get("has_media") or not callback:
+                continue
+            if not self._upload_media(rec["sid"], seconds):
+                continue
+            self.hook.post(
+                callback,
+                {
+                    "AccountSid": self.account_sid,
+                    "CallSid": self.call_sid,
+                    "RecordingSid": rec["sid"],
+                    "RecordingUrl": f"{base}/{API_VERSION}/Accounts/{self.account_sid}"
+                    f"/Recordings/{rec['sid']}",
+                    "RecordingStatus": "completed",
+                    "RecordingDuration": str(seconds),
+                    "RecordingChannels": "2",
+                    "RecordingSource": "StartCallRecordingAPI",
+                    "RecordingStartTime": time.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+                },
+            )
+
     def _dial(self, verb: ET.Element) -> str | object | None:
         numbers = [(n.text or "").strip() for n in verb if n.tag == "Number"]
         shown = ", ".join(mask(n) for n in numbers) or (verb.text or "").strip()
@@ -207,6 +261,31 @@ class Call:
 
 
 _CONTINUE = object()
+DEV_TWILIO_URL_FILE = Path("var/dev/devtwilio.url")  # written by `make dev`
+
+
+def dev_twilio_base(api_base: str) -> str | None:
+    """The dev fake of Twilio's REST API, if there is one: the configured base when it is on
+    loopback, else the one `make dev` started (its URL in var/dev). Never the real Twilio."""
+    host = urlsplit(api_base).hostname or ""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return api_base.rstrip("/")
+    try:
+        found = DEV_TWILIO_URL_FILE.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return found if urlsplit(found).hostname == "127.0.0.1" else None
+
+
+def silent_wav(seconds: int, rate: int = 8000) -> bytes:
+    """A valid 8 kHz 8-bit mono WAV of silence: what the terminal phone "recorded"."""
+    frames = b"\x80" * (rate * max(1, min(seconds, 600)))
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF", 36 + len(frames), b"WAVE", b"fmt ", 16, 1, 1, rate, rate, 1, 8,
+        b"data", len(frames),
+    )  # fmt: skip
+    return header + frames
 
 
 def send_sms(hook: Webhook, account_sid: str, to: str, from_: str, body: str, sid: str) -> str:

@@ -26,7 +26,13 @@ def with_buckets(config: Config, suffix: str, **region_overrides: dict[str, Any]
 
 
 def s3(endpoint: str, aws_region: str = "us-east-1") -> Any:
-    return boto3.client("s3", region_name=aws_region, endpoint_url=endpoint)
+    return boto3.client(
+        "s3",
+        region_name=aws_region,
+        endpoint_url=endpoint,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def create_buckets(services: Services) -> None:

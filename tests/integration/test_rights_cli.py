@@ -1,0 +1,67 @@
+"""The rights and retention commands: bad input ends in one line on stderr and a non-zero
+exit, and nothing is erased without a confirmation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from callgateway.cli import main
+from callgateway.rights import export_schema
+from callgateway.wiring import Services
+from tests.conftest import cli_env
+from tests.twilio import PATIENT
+
+pytest_plugins = ["tests.region_fixtures"]
+
+
+@pytest.fixture
+def env(stored_services: Services, aws_env: str, region_config_path: Path) -> dict[str, str]:
+    return cli_env(
+        CALLGATEWAY_CONFIG=str(region_config_path),
+        DATABASE_URL=stored_services.settings.database_url,
+        REDIS_URL=stored_services.settings.redis_url,
+        AWS_ENDPOINT_URL=aws_env,
+        TWILIO_API_BASE="http://127.0.0.1:9",
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rights", "export", "--phone", "07700 900123"],
+        ["rights", "export", "--phone", "+4477"],
+        ["rights", "export", "--phone", PATIENT, "--clinic", "nowhere"],
+        ["rights", "erase", "--phone", PATIENT, "--clinic", "nowhere", "--yes"],
+        ["rights", "erase", "--phone", PATIENT],
+        ["rights", "erase", "--phone", PATIENT, "--clinic", "riverside-physio"],  # no --yes
+        ["retention", "sweep", "--now", "yesterday"],
+    ],
+)
+def test_bad_input_is_one_line_and_a_non_zero_exit(env: dict[str, str], args: list[str]) -> None:
+    result = CliRunner().invoke(main, args, env=env, input="")
+    assert result.exit_code != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error:")
+
+
+def test_erase_without_yes_asks_and_does_nothing_on_no(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        main, ["rights", "erase", "--phone", PATIENT, "--clinic", "riverside-physio"],
+        env=env, input="n\n",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "Erase everything riverside-physio holds" in result.stdout
+    assert result.stderr.strip() == "error: aborted"
+
+
+def test_export_of_an_unknown_number_is_valid_and_empty(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["rights", "export", "--phone", PATIENT], env=env)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    jsonschema.validate(doc, export_schema())
+    assert doc["phone"] == PATIENT and doc["calls"] == []
