@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import delete, select
 
 from callgateway.app import create_app
+from callgateway.config import Config
 from callgateway.db.models import Call, Recording, WorkItem
 from callgateway.devservices import Service
 from callgateway.settings import DEV_ACCOUNT_SID
@@ -491,3 +493,24 @@ def test_the_rq_worker_retries_a_5xx_on_its_schedule_then_stores_and_deletes(
     assert re.fullmatch(
         r"clinics/riverside-physio/subjects/[0-9a-f]{64}/recordings/RE\w+\.wav", rec.key or ""
     )
+
+
+def test_callback_retries_and_the_transfer_behave_the_same_on_postgresql_and_sqlite(
+    make_services: Callable[..., Services],
+    db_url: str,
+    region_config: Config,
+    aws_env: str,
+    twilio_api: responses.RequestsMock,
+) -> None:
+    svc = make_services(db_url, region_config, aws_endpoint_url=aws_env)
+    create_buckets(svc)
+    tw = TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
+    call_sid, recording_sid = a_recorded_call(tw, kind="voicemail")
+    recording_callback(tw, call_sid, recording_sid, "voicemail")
+    with svc.db.session() as s:
+        assert len(list(s.scalars(select(Recording)))) == 1
+        assert len(list(s.scalars(select(WorkItem).where(WorkItem.kind == "voicemail")))) == 1
+    assert len(queued_job_ids(svc)) == 1
+    fake_twilio(twilio_api, recording_sid)
+    assert lifecycle.transfer(svc, row(svc, recording_sid).id) == "done"
+    assert bucket_object(svc, aws_env, row(svc, recording_sid))["body"] == MEDIA

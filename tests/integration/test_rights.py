@@ -5,6 +5,7 @@ once, and is a no-op the second time."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import jsonschema
 import pytest
@@ -13,13 +14,14 @@ from sqlalchemy import select
 
 from callgateway import rights
 from callgateway.app import create_app
+from callgateway.config import Config
 from callgateway.db.models import AuditEntry, Base, Suppression
 from callgateway.phone import subject_hash
 from callgateway.storage import subject_prefix
 from callgateway.wiring import Services
 from consent import gate
 from tests.conftest import BASE_URL
-from tests.regions import all_objects
+from tests.regions import all_objects, create_buckets
 from tests.subject_data import API, seed
 from tests.twilio import CLINIC_UK, CLINIC_US, PATIENT, PATIENT_2, TwilioSim
 
@@ -244,3 +246,25 @@ def test_erase_also_removes_objects_under_the_subject_prefix_no_row_points_at(
     ]
     assert rights.erase(svc, PATIENT, UK, actor="cli:test").objects_deleted == 1
     assert all_objects(aws_env, svc.config)["uk"] == []
+
+
+def test_the_erase_round_trip_holds_on_postgresql_and_sqlite(
+    make_services: Callable[..., Services],
+    db_url: str,
+    region_config: Config,
+    aws_env: str,
+    twilio_api: responses.RequestsMock,
+) -> None:
+    svc = make_services(db_url, region_config, aws_endpoint_url=aws_env)
+    create_buckets(svc)
+    tw = TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
+    held = seed(svc, tw, twilio_api, PATIENT, CLINIC_UK)
+    twilio_api.delete(f"{API}/Recordings/{held.pending_sids[0]}.json", status=204)
+    doc = rights.export(svc, PATIENT, UK, actor="cli:test")
+    jsonschema.validate(doc, rights.export_schema())
+    assert len(doc["calls"]) == 3 and len(doc["appointments"]) == 1
+    assert rights.erase(svc, PATIENT, UK, actor="cli:test").done
+    assert rows_mentioning(svc, PATIENT) == {}
+    assert all_objects(aws_env, svc.config)["uk"] == []
+    assert not rights.erase(svc, PATIENT, UK, actor="cli:test").done
+    assert [e.action for e in audit_entries(svc)] == ["rights.export", "rights.erase"]
