@@ -1,0 +1,325 @@
+"""The staff console in a real Chromium against a live gateway: a caller asks for a person,
+nobody answers, they leave a voicemail, and the front desk signs in, plays it and closes it.
+
+The example clinic is open on weekdays 08:00-18:00 London time. In hours the gateway rings
+the escalation number first (the terminal phone answers "no-answer"); out of hours it says
+it is closed. Both end in the same voicemail, so the test holds whenever it runs, and it
+checks whichever of the two paths the clock chose.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import expect
+from sqlalchemy import func, select
+
+from callgateway import escalation
+from callgateway.db.models import AuditEntry, Recording, WorkItem
+from callgateway.directory import is_open
+from callgateway.phone import mask
+from consent import service as consent_service
+from tests.e2e.console_fixtures import (  # noqa: F401  (fixtures)
+    LAPTOP,
+    PASSWORD,
+    PHONE,
+    RIVERSIDE_STAFF,
+    SPREE_STAFF,
+    ConsoleGateway,
+    artifacts,
+    console_gateway,
+    open_browser,
+    playwright_driver,
+)
+from tests.twilio import CLINIC_UK, PATIENT
+
+pytestmark = pytest.mark.browser
+
+CALLBACK_CALLER = "+447700900555"  # a number no other end-to-end test opts out
+
+
+def sign_in(page: Any, cg: ConsoleGateway, email: str, path: str = "/queue") -> None:
+    page.goto(cg.console + path)
+    expect(page).to_have_url(re.compile(r"/console/login\?next="))
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(cg.console + path)
+
+
+def clinic_open(cg: ConsoleGateway) -> bool:
+    clinic = cg.services.directory.by_id("riverside-physio")
+    assert clinic is not None
+    return is_open(clinic, datetime.now(UTC))
+
+
+def count(cg: ConsoleGateway, stmt: Any) -> int:
+    with cg.services.db.session() as session:
+        return int(session.scalar(stmt) or 0)
+
+
+@pytest.fixture(scope="module")
+def left_voicemail(console_gateway: ConsoleGateway) -> Iterator[tuple[Recording, str]]:  # noqa: F811
+    """Place the call of the issue's "done when", store its voicemail in the bucket."""
+    cg = console_gateway
+    before = count(cg, select(func.max(Recording.id)))
+    open_before = clinic_open(cg)
+    result = cg.gw.cli(
+        "call", "--to", CLINIC_UK, "--from", PATIENT, "--dial", "no-answer",
+        stdin="can I speak to someone\nplease call me back about my knee\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with cg.services.db.session() as session:
+        (recording,) = session.scalars(
+            select(Recording).where(Recording.id > before, Recording.kind == "voicemail")
+        )
+    assert (recording.clinic_id, recording.phone, recording.status) == (
+        "riverside-physio",
+        PATIENT,
+        "pending",
+    )
+    assert cg.transfer_recordings(recording.id) == "done"
+    with cg.services.db.session() as session:
+        stored = session.get(Recording, recording.id)
+    assert stored is not None and stored.status == "stored"
+    path = "dialled" if open_before and clinic_open(cg) else "closed"
+    if open_before != clinic_open(cg):
+        path = "boundary"  # the call straddled opening or closing time
+    yield stored, result.stdout + f"\n[path: {path}]"
+
+
+def test_the_caller_reaches_the_team_or_hears_closed_then_leaves_a_voicemail(
+    left_voicemail: tuple[Recording, str],
+) -> None:
+    _, heard = left_voicemail
+    dialled = escalation.CONNECTING in heard and "[ringing +44******0000: no-answer]" in heard
+    closed = escalation.CLOSED in heard and "[ringing" not in heard
+    if "[path: dialled]" in heard:
+        assert dialled and escalation.NOBODY_FREE in heard
+    elif "[path: closed]" in heard:
+        assert closed
+    else:
+        assert dialled or closed
+    # The menu before the tone offers a callback (press 1); the terminal phone hands it the
+    # second line, which is no key, so the recording follows. Stdin then ends: the caller
+    # hangs up after the tone, and Twilio still sends the recording, as it would.
+    assert escalation.OFFER_CALLBACK in heard
+    assert "[beep: recording, type your message]" in heard
+    assert heard.index("Thank you for calling Riverside") < heard.index("[beep: recording")
+
+
+def test_front_desk_plays_the_voicemail_then_claims_and_closes_it(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    left_voicemail: tuple[Recording, str],
+    open_browser: Callable[..., Any],  # noqa: F811
+    artifacts: Path,  # noqa: F811
+) -> None:
+    cg = console_gateway
+    recording, _ = left_voicemail
+    page = open_browser()
+    sign_in(page, cg, RIVERSIDE_STAFF, "/voicemails")
+
+    row = page.locator(f'tr[data-voicemail="{recording.id}"]')
+    expect(row).to_contain_text(mask(PATIENT))
+    expect(row).to_contain_text("Riverside Physiotherapy")
+    assert PATIENT not in page.content()
+    page.screenshot(path=str(artifacts / "console-voicemails.png"), full_page=True)
+
+    plays = select(func.count()).where(AuditEntry.action == "console.voicemail.play")
+    plays_before = count(cg, plays)
+    row.get_by_role("button", name="Play").click()
+    expect(page.get_by_role("heading", name="Voicemail")).to_be_visible()
+    audio = page.locator("audio")
+    expect(audio).to_have_count(1)
+    # The browser itself loads the audio through the presigned link (and the page's CSP).
+    page.wait_for_function("document.querySelector('audio').readyState >= 1", timeout=15_000)
+    link = page.locator("#voicemail-link").get_attribute("href")
+    assert link and "X-Amz-Signature=" in link and "X-Amz-Expires=300" in link
+    fetched = requests.get(link, timeout=10)
+    assert fetched.status_code == 200
+    assert fetched.content[:4] == b"RIFF" and fetched.content[8:12] == b"WAVE"
+    assert count(cg, plays) == plays_before + 1
+    page.screenshot(path=str(artifacts / "console-voicemail-play.png"), full_page=True)
+
+    page.get_by_role("button", name="Claim").click()
+    expect(page.locator(".flash")).to_contain_text("Claimed")
+    row = page.locator(f'tr[data-voicemail="{recording.id}"]')
+    expect(row).to_contain_text("Claimed by you")
+    row.get_by_role("button", name="Done").click()
+    expect(page.locator(".flash")).to_contain_text("Marked as done")
+    expect(page.locator(f'tr[data-voicemail="{recording.id}"]')).to_have_count(0)
+    with cg.services.db.session() as session:
+        item = session.scalars(
+            select(WorkItem).where(
+                WorkItem.call_sid == recording.call_sid, WorkItem.kind == "voicemail"
+            )
+        ).one()
+    assert item.status == "done" and item.claimed_by is not None
+
+
+def test_a_callback_request_appears_in_the_open_queue_without_a_reload(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    open_browser: Callable[..., Any],  # noqa: F811
+    artifacts: Path,  # noqa: F811
+) -> None:
+    cg = console_gateway
+    page = open_browser()
+    sign_in(page, cg, RIVERSIDE_STAFF, "/queue")
+    page.evaluate("window.__notReloaded = true")
+    result = cg.gw.cli(
+        "call", "--to", CLINIC_UK, "--from", CALLBACK_CALLER, "--dial", "busy",
+        stdin="I want to talk to someone\n1\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert escalation.CALLBACK_BOOKED in result.stdout
+    with cg.services.db.session() as session:
+        item = session.scalars(
+            select(WorkItem)
+            .where(WorkItem.kind == "callback", WorkItem.phone == CALLBACK_CALLER)
+            .order_by(WorkItem.id.desc())
+        ).first()
+    assert item is not None and item.clinic_id == "riverside-physio"
+
+    row = page.locator(f'tr[data-item="{item.id}"]')
+    expect(row).to_be_visible(timeout=20_000)  # the page's poller brought it in
+    assert page.evaluate("window.__notReloaded") is True
+    expect(row).to_contain_text("Callback request")
+    expect(row).to_contain_text(mask(CALLBACK_CALLER))
+    expect(page.locator("#queue-announce")).to_contain_text("new item")
+    page.screenshot(path=str(artifacts / "console-queue.png"), full_page=True)
+
+    row.get_by_role("button", name="Claim").click()
+    row = page.locator(f'tr[data-item="{item.id}"]')
+    expect(row).to_contain_text("Claimed by you")
+    row.get_by_role("button", name="Show").click()  # staff need the number to ring back
+    expect(page.get_by_role("link", name=CALLBACK_CALLER)).to_have_attribute(
+        "href", f"tel:{CALLBACK_CALLER}"
+    )
+    page.get_by_role("link", name="Back").click()
+    page.locator(f'tr[data-item="{item.id}"]').get_by_role("button", name="Done").click()
+    expect(page.locator(f'#queue-rows tr[data-item="{item.id}"]')).to_have_count(0)
+
+
+def test_staff_of_another_clinic_get_403(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    left_voicemail: tuple[Recording, str],
+    open_browser: Callable[..., Any],  # noqa: F811
+) -> None:
+    cg = console_gateway
+    recording, _ = left_voicemail
+    page = open_browser()
+    sign_in(page, cg, SPREE_STAFF, "/voicemails?show=all")
+    expect(page.locator(f'tr[data-voicemail="{recording.id}"]')).to_have_count(0)
+    response = page.goto(cg.console + "/calls?clinic=riverside-physio")
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("heading", name="Not your clinic")).to_be_visible()
+    # A well-formed form, with this user's valid CSRF token, for the other clinic's voicemail.
+    page.goto(cg.console + "/voicemails")
+    with page.expect_navigation() as navigation:
+        page.evaluate(
+            """id => {
+                const token = document.querySelector('input[name=csrf_token]').value;
+                const form = document.createElement('form');
+                form.method = 'post';
+                form.action = `/console/voicemails/${id}/play`;
+                form.innerHTML = `<input type="hidden" name="csrf_token" value="${token}">`;
+                document.body.appendChild(form);
+                form.submit();
+            }""",
+            recording.id,
+        )
+    assert navigation.value.status == 403
+    assert "X-Amz" not in page.content()
+
+
+def test_a_form_without_its_csrf_token_is_refused_then_sign_out_ends_the_session(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    open_browser: Callable[..., Any],  # noqa: F811
+) -> None:
+    cg = console_gateway
+    page = open_browser()
+    sign_in(page, cg, RIVERSIDE_STAFF, "/consent")
+    with page.expect_navigation() as navigation:
+        page.evaluate(
+            """phone => {
+                const form = document.createElement('form');
+                form.method = 'post';
+                form.action = '/console/consent/record';
+                for (const [k, v] of [['clinic', 'riverside-physio'], ['phone', phone],
+                                      ['state', 'opted_out']]) {
+                    const input = document.createElement('input');
+                    input.type = 'hidden'; input.name = k; input.value = v;
+                    form.appendChild(input);
+                }
+                document.body.appendChild(form);
+                form.submit();
+            }""",
+            CALLBACK_CALLER,
+        )
+    assert navigation.value.status == 400
+    expect(page.get_by_role("heading")).to_contain_text("Form expired or not sent")
+    status = consent_service.status(cg.services, "riverside-physio", CALLBACK_CALLER)
+    assert status.state != "opted_out"
+
+    page.goto(cg.console + "/queue")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(cg.console + "/login")
+    expect(page.locator(".flash")).to_contain_text("signed out")
+    page.goto(cg.console + "/queue")
+    expect(page).to_have_url(re.compile(r"/console/login\?next="))
+
+
+PAGES = [
+    ("queue", "/queue"),
+    ("voicemails", "/voicemails?show=all"),
+    ("calls", "/calls"),
+    ("messages", "/messages?show=all"),
+    ("consent", "/consent"),
+    ("dashboard", "/dashboard"),
+]
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+def test_main_pages_fit_the_screen_are_labelled_and_are_saved_as_screenshots(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    left_voicemail: tuple[Recording, str],
+    open_browser: Callable[..., Any],  # noqa: F811
+    artifacts: Path,  # noqa: F811
+    size: str,
+) -> None:
+    cg = console_gateway
+    cg.gw.cli("sms", "--to", CLINIC_UK, "--from", PATIENT, "Running ten minutes late, sorry")
+    page = open_browser(LAPTOP if size == "laptop" else PHONE)
+    sign_in(page, cg, RIVERSIDE_STAFF, "/queue")
+    for name, path in PAGES:
+        response = page.goto(cg.console + path)
+        assert response is not None and response.status == 200, path
+        if name == "consent":
+            page.get_by_label("Phone number").fill(PATIENT)
+            page.get_by_role("button", name="Look up").click()
+            expect(page.locator("#consent-status")).to_be_visible()
+        if name == "dashboard":
+            expect(page.locator("svg.chart[role=img]")).to_have_count(4)
+            expect(page.locator("table.numbers")).to_have_count(4)
+        # Usable at this width: nothing makes the page scroll sideways.
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 1, (path, size, overflow)
+        # Every visible form control has an accessible name.
+        unlabelled = page.evaluate(
+            """() => [...document.querySelectorAll('input, select, textarea, button')]
+                .filter(el => el.type !== 'hidden' && el.offsetParent !== null)
+                .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                              && !(el.textContent || '').trim())
+                .map(el => el.outerHTML)"""
+        )
+        assert unlabelled == [], (path, unlabelled)
+        page.screenshot(path=str(artifacts / f"console-{name}-{size}.png"), full_page=True)
+    assert "Running ten minutes late" in page.goto(cg.console + "/messages?show=all").text()
