@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 __all__ = ["When", "parse_date", "parse_when", "say_date", "say_time", "say_when", "warm_up"]
 
 # How far ahead a caller may book, and the range searched when no day was named.
-HORIZON_DAYS = 180
+HORIZON_DAYS = 366
 ASAP_DAYS = 28
 
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
@@ -213,6 +213,10 @@ def _find_day(text: str, today: date, base: datetime) -> date | None:
                 continue
         elif day < today:
             day = _add_years(day, 1) if _MONTH_WORD.search(fragment) else _add_months(day, 1)
+        elif _add_years(day, -1) >= today:
+            # dateparser's "future" skips today itself ("the 23rd of November", said on the
+            # 23rd, is today, not next year): the nearest date not in the past.
+            day = _add_years(day, -1)
         return day
     return None
 

@@ -85,6 +85,7 @@ def test_emergency_phrases_match_whole_words_case_and_apostrophes() -> None:
         ("the day after tomorrow", date(2026, 11, 25), date(2026, 11, 25), None),
         ("after 3 tomorrow", date(2026, 11, 24), date(2026, 11, 24), (time(15), None)),
         ("29th of March at 10am", date(2027, 3, 29), date(2027, 3, 29), time(10)),
+        ("it's the 23rd of November", date(2026, 11, 23), date(2026, 11, 23), None),  # today
     ],
 )
 def test_spoken_times_resolve_in_the_clinic_timezone(
