@@ -104,7 +104,7 @@ class CheckinAlert(Retained, Base):
     """An alert to one receiver about one missed occurrence, by SMS or by call."""
 
     __tablename__ = "checkin_alerts"
-    __table_args__ = (UniqueConstraint("schedule_id", "occurrence", "receiver", "channel"),)
+    __table_args__ = (UniqueConstraint("schedule_id", "occurrence", "phone", "channel"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     schedule_id: Mapped[int] = mapped_column(
@@ -112,7 +112,7 @@ class CheckinAlert(Retained, Base):
     )
     clinic_id: Mapped[str] = mapped_column(String(64), index=True)
     occurrence: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    receiver: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str] = mapped_column(String(32), index=True)  # the receiver's number
     channel: Mapped[str] = mapped_column(String(8))  # sms | call
     reason: Mapped[str] = mapped_column(String(24))  # unanswered | machine | unconfirmed | help
     status: Mapped[str] = mapped_column(String(16), default="sending")  # + sent|failed|skipped

@@ -1,6 +1,6 @@
 """Alerts to a check-in's receivers: an SMS and a call each, saying who did not answer.
 
-One alert per (schedule, occurrence, receiver, channel), claimed with insert_ignore before
+One alert per (schedule, occurrence, receiver, channel), claimed by an INSERT ... ON CONFLICT before
 Twilio is asked; a transient failure marks the row `retry` and raises, so RQ's retry of
 the job sends only what is still missing. Receivers pass the consent gate like anyone:
 an opted-out receiver is skipped and the skip is shown to staff in the daily summary.
@@ -110,7 +110,7 @@ def _claim(
     key = {
         "schedule_id": row.id,
         "occurrence": occurrence,
-        "receiver": receiver,
+        "phone": receiver,
         "channel": channel,
     }
     with services.db.session() as session:

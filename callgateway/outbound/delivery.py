@@ -15,7 +15,7 @@ from callgateway import calls
 from callgateway.config import Clinic
 from callgateway.db.models import Message
 from callgateway.dbutil import insert_ignore
-from callgateway.phone import mask
+from callgateway.phone import ANONYMOUS, mask
 from callgateway.retention import retention_until
 from callgateway.twilio_rest import PermanentError
 from callgateway.wiring import Services
@@ -199,6 +199,6 @@ def message_status(services: Services, event: MessageStatus) -> str | None:
     if event.error_code == UNSUBSCRIBED:
         clinic = services.directory.by_number(event.from_)
         phone = message.phone if message is not None else event.to
-        if clinic is not None and phone:
+        if clinic is not None and phone and phone != ANONYMOUS:
             record_twilio_opt_out(services, clinic, phone, f"twilio-21610:{event.message_sid}")
     return key

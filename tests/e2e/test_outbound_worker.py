@@ -197,7 +197,7 @@ def test_unanswered_check_in_alerts_the_receivers_through_a_real_worker(
             text("SELECT purpose, direction, cli FROM calls WHERE direction = 'outbound'")
         ).all()
         skipped = conn.execute(
-            text("SELECT receiver FROM checkin_alerts WHERE status = 'skipped'")
+            text("SELECT phone FROM checkin_alerts WHERE status = 'skipped'")
         ).all()
     engine.dispose()
     assert sorted(tuple(r) for r in rows) == [

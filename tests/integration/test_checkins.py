@@ -356,7 +356,7 @@ def test_opted_out_receiver_gets_nothing_and_the_other_is_still_alerted(
     alerts.raise_alerts(svc, schedule_id, OCCURRENCE, "unanswered")
     assert [t["To"] for t in sent(twilio_api, "Messages.json")] == [[CARER]]
     assert [c["To"] for c in sent(twilio_api, "Calls.json")] == [[PATIENT], [CARER]]
-    skipped = [(r.receiver, r.channel, r.detail) for r in alert_rows(svc) if r.status == "skipped"]
+    skipped = [(r.phone, r.channel, r.detail) for r in alert_rows(svc) if r.status == "skipped"]
     assert skipped == [(NEIGHBOUR, "sms", "opted-out"), (NEIGHBOUR, "call", "opted-out")]
 
 
