@@ -281,4 +281,5 @@ class OutboxItem(Retained, Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
 
+
 from callgateway.db import models_outbound  # noqa: E402, F401  (outbound tables)
