@@ -84,6 +84,8 @@ def call_status(services: Services, event: StatusEvent) -> None:
                 calls.CallStart(event.call_sid, event.cli, event.called, clinic, now),
             )
         calls.apply_status(session, event.call_sid, event.status, now, event.duration_seconds)
+    if event.status in calls.TERMINAL:
+        conversation.forget(services, event.call_sid)  # the live state ends with the call
 
 
 def after_announcement(services: Services, call_sid: str) -> str:

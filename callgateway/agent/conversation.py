@@ -60,10 +60,20 @@ def _new_state(call: Call, clinic: Clinic) -> dict[str, object]:
     return {
         "clinic_id": clinic.id,
         "called": call.called,
+        # What a turn needs of the call-log row, so that a turn reads no database row.
+        "call": {"cli": call.cli, "called": call.called, "clinic_id": clinic.id},
         "stage": "start",
         "misses": 0,
         "last_prompt": OPENING,
     }
+
+
+def _cached_call(call_sid: str, state: dict[str, object] | None) -> Call | None:
+    cached = state.get("call") if state else None
+    if not isinstance(cached, dict):
+        return None
+    # A transient object, never added to a session: escalation reads these fields only.
+    return Call(call_sid=call_sid, status="in-progress", **cached)
 
 
 def _conversation(
@@ -121,20 +131,27 @@ def start(services: Services, call: Call, clinic: Clinic, resp: VoiceResponse) -
 
 def turn(services: Services, event: TurnEvent) -> str:
     """Answer one Gather result with TwiML. Never raises for anything a caller can do."""
-    try:
-        with services.db.session() as session:
-            call = calls.get_call(session, event.call_sid)
-    except SQLAlchemyError:
-        log.error("database unavailable during a turn")
-        return apology_and_hangup(APOLOGY + " Please call again shortly. Goodbye.")
-    clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None
-    if call is None or clinic is None or call.status in calls.TERMINAL:
-        return apology_and_hangup(LOST)
-
     resp = VoiceResponse()
     try:
-        state = callstate.load(services.redis, call.call_sid)
+        state: dict[str, object] | None = callstate.load(services.redis, event.call_sid)
+        redis_ok = True
     except redis.RedisError:
+        state, redis_ok = None, False
+    call = _cached_call(event.call_sid, state)
+    if call is None:
+        # No live state (expired, Redis down, or a call we never greeted): the call log.
+        try:
+            with services.db.session() as session:
+                call = calls.get_call(session, event.call_sid)
+        except SQLAlchemyError:
+            log.error("database unavailable during a turn")
+            return apology_and_hangup(APOLOGY + " Please call again shortly. Goodbye.")
+        if call is None or call.status in calls.TERMINAL:
+            return apology_and_hangup(LOST)
+    clinic = services.directory.by_id(call.clinic_id) if call.clinic_id else None
+    if clinic is None:
+        return apology_and_hangup(LOST)
+    if not redis_ok:
         log.error("call state unavailable; caller goes to a person", extra={"clinic": clinic.id})
         escalation.to_person(services, call, clinic, resp, reason="state-unavailable")
         return str(resp)
@@ -142,12 +159,13 @@ def turn(services: Services, event: TurnEvent) -> str:
     # Every AI turn asks the gate again: a STOP texted mid-call ends AI handling now.
     decision = may(services, clinic.id, call.cli, "ai_handling")
     if not decision.allowed:
-        _forget(services, call.call_sid)
+        forget(services, call.call_sid)
         escalation.to_person(services, call, clinic, resp, reason=decision.reason)
         return str(resp)
 
     if not state or state.get("clinic_id") != clinic.id:
         state = _new_state(call, clinic)  # expired or never started: begin afresh
+    assert state is not None
     heard = Heard(event.speech.strip(), event.confidence, event.digits.strip())
     convo = _conversation(services, call, clinic, state)
     convo.log("caller", _caller_text(heard), _caller_meta(heard))
@@ -168,12 +186,12 @@ def turn(services: Services, event: TurnEvent) -> str:
         except redis.RedisError:
             reply = Reply(APOLOGY, next="person", reason="state-unavailable")
     else:
-        _forget(services, call.call_sid)
+        forget(services, call.call_sid)
     _render(services, call, clinic, resp, reply)
     return str(resp)
 
 
-def _forget(services: Services, call_sid: str) -> None:
+def forget(services: Services, call_sid: str) -> None:
     with contextlib.suppress(redis.RedisError):  # if not, it expires by itself
         callstate.drop(services.redis, call_sid)
 

@@ -144,7 +144,9 @@ class Tools:
         start, end = day_bounds(self.clinic, when.first_day, when.last_day)
         with self.services.db.session() as session:
             taken = taken_blocks(session, self.clinic.id, start, end)
-        return free_slots(self.clinic, kind, when, self.now, taken)
+        # Offers come from the first free times (or one named day): a few dozen suffice.
+        limit = 500 if when.at is not None else 48
+        return free_slots(self.clinic, kind, when, self.now, taken, limit=limit)
 
     def find_slots(self, args: FindSlotsArgs) -> dict[str, Any]:
         kind = self.appointment_type(args.appointment_type)

@@ -11,10 +11,10 @@ from typing import Any
 
 import redis
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from callgateway.config import Clinic
 from callgateway.db.models import CallTurn
-from callgateway.dbutil import insert_ignore
 from callgateway.retention import retention_until
 from callgateway.wiring import Services
 
@@ -32,13 +32,15 @@ def _stored_max(services: Services, call_sid: str) -> int:
 def _next_seqs(services: Services, call_sid: str, count: int) -> list[int]:
     key = f"call:{call_sid}:seq"
     try:
-        last = int(services.redis.incrby(key, count))
+        pipe = services.redis.pipeline(transaction=False)
+        pipe.incrby(key, count)
+        pipe.expire(key, SEQ_TTL_SECONDS)
+        last = int(pipe.execute()[0])
         if last == count:
             # A fresh counter (first turn, or the key expired): continue after what is stored.
             stored = _stored_max(services, call_sid)
             if stored:
                 last = int(services.redis.incrby(key, stored))
-        services.redis.expire(key, SEQ_TTL_SECONDS)
     except redis.RedisError:
         last = _stored_max(services, call_sid) + count
     return list(range(last - count + 1, last + 1))
@@ -51,21 +53,23 @@ def write(
         return
     seqs = _next_seqs(services, call_sid, len(events))
     keep = retention_until(services.config, clinic, "transcript", now)
+    rows = [
+        {
+            "call_sid": call_sid,
+            "clinic_id": clinic.id,
+            "seq": seq,
+            "role": role,
+            "text": text,
+            "meta": meta,
+            "created_at": now,
+            "data_category": "transcript",
+            "retention_until": keep,
+        }
+        for seq, (role, text, meta) in zip(seqs, events, strict=True)
+    ]
     with services.db.session() as session:
-        for seq, (role, text, meta) in zip(seqs, events, strict=True):
-            insert_ignore(
-                session,
-                CallTurn,
-                {
-                    "call_sid": call_sid,
-                    "clinic_id": clinic.id,
-                    "seq": seq,
-                    "role": role,
-                    "text": text,
-                    "meta": meta,
-                    "created_at": now,
-                    "data_category": "transcript",
-                    "retention_until": keep,
-                },
-                ["call_sid", "seq"],
-            )
+        # INSERT … ON CONFLICT DO NOTHING: a retried turn adds nothing. executemany form, so
+        # the compiled statement is cached rather than built per row count.
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(CallTurn).on_conflict_do_nothing(index_elements=["call_sid", "seq"])
+        session.execute(stmt, rows)
