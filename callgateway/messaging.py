@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from callgateway.config import Clinic
 from callgateway.db.models import Message
+from callgateway.dbutil import insert_ignore
 from callgateway.phone import ANONYMOUS
 from callgateway.retention import retention_until
 from callgateway.wiring import Services
@@ -93,15 +93,4 @@ def _store(
         "retention_until": retention_until(services.config, clinic, "message", now),
     }
     with services.db.session() as session:
-        insert = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
-        # RETURNING tells whether this delivery wrote the row (a HELP reply hangs on it);
-        # the driver's rowcount is not reliable for ON CONFLICT DO NOTHING on every backend.
-        stmt = (
-            insert(Message)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["message_sid"])
-            .returning(Message.id)
-        )
-        return session.execute(stmt).first() is not None
+        return insert_ignore(session, Message, values, ["message_sid"])

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from callgateway.db.models import ConsentEvent, Suppression
+from callgateway.dbutil import insert_ignore
 
 NONE = "none"
 OPTED_OUT = "opted_out"
@@ -64,17 +64,7 @@ def append(session: Session, event: NewEvent) -> bool:
         "data_category": "consent",
         "retention_until": event.retention_until,
     }
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    # ON CONFLICT DO NOTHING ... RETURNING id: a row comes back only when this call wrote
-    # it. Whether the confirmation SMS goes out hangs on this answer, so it is read from the
-    # statement's own result rather than from a driver's rowcount.
-    stmt = (
-        insert(ConsentEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["source_id"])
-        .returning(ConsentEvent.id)
-    )
-    return session.execute(stmt).first() is not None
+    return insert_ignore(session, ConsentEvent, values, ["source_id"])
 
 
 def snapshot(session: Session, clinic_id: str, phone: str, phone_hash: str) -> Snapshot:
