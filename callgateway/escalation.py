@@ -164,7 +164,8 @@ def dial_result(services: Services, event: DialResult) -> str:
             if clinic.recording.enabled:
                 fields["recorded"] = True  # the call recording or the recorded Dial leg
             calls.note(session, call.call_sid, **fields)
-            _close_item(services, session, call.call_sid, "escalation")
+            # The person who picked up has done the work, claimed or not.
+            _close_item(services, session, call.call_sid, "escalation", ("open", "claimed"))
         say(resp, AFTER_PERSON, clinic)
         resp.hangup()
         return str(resp)
@@ -269,11 +270,18 @@ def _open_item(
     )
 
 
-def _close_item(services: Services, session: Session, call_sid: str, kind: str) -> None:
-    """Close an item nobody has claimed yet; a claimed one is left to the person on it."""
+def _close_item(
+    services: Services,
+    session: Session,
+    call_sid: str,
+    kind: str,
+    statuses: tuple[str, ...] = ("open",),
+) -> None:
+    """Close the call's item. By default only while nobody has claimed it: a claimed item
+    is left to the person working on it."""
     session.execute(
         update(WorkItem)
-        .where(WorkItem.call_sid == call_sid, WorkItem.kind == kind, WorkItem.status == "open")
+        .where(WorkItem.call_sid == call_sid, WorkItem.kind == kind, WorkItem.status.in_(statuses))
         .values(status="done", updated_at=services.clock())
     )
 

@@ -226,3 +226,33 @@ def test_an_unsigned_dial_result_is_refused_and_changes_nothing(
     assert logged(services, call_sid).handled_by == "none"
     with services.db.session() as session:
         assert session.scalar(select(func.count()).select_from(WorkItem)) == 1
+
+
+def claim_escalation(services: Services) -> None:
+    with services.db.session() as session:
+        session.execute(
+            WorkItem.__table__.update()  # type: ignore[attr-defined]
+            .where(WorkItem.kind == "escalation")
+            .values(status="claimed")
+        )
+
+
+def test_an_answered_dial_closes_the_escalation_even_when_someone_claimed_it(
+    services: Services, twilio: TwilioSim
+) -> None:
+    call_sid = escalated_call(services, twilio)
+    claim_escalation(services)
+    post(twilio, "/twilio/voice/dial/result", call_sid, DialCallStatus="completed")
+    assert work(services) == [("escalation", "done", "asked-for-person")]
+
+
+def test_a_callback_leaves_a_claimed_escalation_to_the_person_on_it(
+    services: Services, twilio: TwilioSim
+) -> None:
+    call_sid = escalated_call(services, twilio)
+    claim_escalation(services)
+    post(twilio, "/twilio/voice/voicemail/choice?why=busy", call_sid, Digits="1")
+    assert work(services) == [
+        ("escalation", "claimed", "asked-for-person"),
+        ("callback", "open", "busy"),
+    ]
