@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import requests
 
 from callgateway.db import migrate
 from callgateway.devservices import Service, free_port
+from callgateway.devtwilio import make_server
 from tests.conftest import CALLGATEWAY, ROOT, cli_env, run_cli
 
 
@@ -35,43 +38,73 @@ class Gateway:
         return self.log_path.read_text()
 
 
-@pytest.fixture(scope="session")
-def live_gateway(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: Service, s3_server: Service
-) -> Iterator[Gateway]:
-    workdir = tmp_path_factory.mktemp("gateway")
+@contextmanager
+def serving(env: dict[str, str], log_path: Path, workers: int = 2) -> Iterator[str]:
+    """Run `callgateway serve` on a free port until the block ends; yields its base URL.
+
+    The caller's env must not set PUBLIC_BASE_URL: it is the URL of the port chosen here.
+    """
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    database_url = f"sqlite:///{workdir / 'gateway.db'}"
-    migrate.upgrade(database_url)
-    env = cli_env(
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_server.url.rsplit("/", 1)[0] + "/5",
-        AWS_ENDPOINT_URL=s3_server.url,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        PUBLIC_BASE_URL=base_url,
-    )
-    log_path = workdir / "gateway.log"
-    with log_path.open("w") as log:
+    env = {**env, "PUBLIC_BASE_URL": base_url}
+    with log_path.open("a") as log:
         proc = subprocess.Popen(
-            [CALLGATEWAY, "serve", "--port", str(port), "--workers", "2"],
+            [CALLGATEWAY, "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
         )
-    deadline = time.monotonic() + 30
-    while True:
+    try:
+        # Generous: on a loaded 2-core CI box importing the app can take seconds.
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if requests.get(base_url + "/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("gateway did not start:\n" + log_path.read_text()[-2000:])
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        proc.terminate()
         try:
-            if requests.get(base_url + "/healthz", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            raise RuntimeError("gateway did not start:\n" + log_path.read_text()[-2000:])
-        time.sleep(0.2)
-    yield Gateway(base_url, env, database_url, log_path)
-    proc.terminate()
-    proc.wait(timeout=15)
+
+
+@contextmanager
+def fake_twilio(log_path: Path) -> Iterator[str]:
+    """The dev fake of Twilio's REST API on a free port: no test ever reaches api.twilio.com."""
+    server = make_server(free_port(), log_path)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def live_gateway(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: Service, s3_server: Service
+) -> Iterator[Gateway]:
+    workdir = tmp_path_factory.mktemp("gateway")
+    database_url = f"sqlite:///{workdir / 'gateway.db'}"
+    migrate.upgrade(database_url)
+    log_path = workdir / "gateway.log"
+    with fake_twilio(workdir / "twilio.log") as twilio_url:
+        env = cli_env(
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_server.url.rsplit("/", 1)[0] + "/5",
+            AWS_ENDPOINT_URL=s3_server.url,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            TWILIO_API_BASE=twilio_url,
+        )
+        with serving(env, log_path) as base_url:
+            yield Gateway(base_url, {**env, "PUBLIC_BASE_URL": base_url}, database_url, log_path)
