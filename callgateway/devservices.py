@@ -539,7 +539,7 @@ def _use_or_start_devtwilio(env: dict[str, str], started: list[Service]) -> str:
     service.start()
     started.append(service)
     (DEV_DIR / "devtwilio.url").write_text(url + "\n", encoding="utf-8")
-    print(f"twilio: started the fake REST API {url} (requests in var/dev)", flush=True)
+    print(f"twilio: fake REST API on {url} (requests logged in var/dev)", flush=True)
     return url
 
 

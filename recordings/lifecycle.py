@@ -241,15 +241,15 @@ def transfer(services: Services, recording_id: int, *, final_attempt: bool = Tru
         row = session.get(Recording, recording_id)
         if row is None:
             return "gone"
+        if row.status == FAILED:
+            return FAILED  # staff decide; a failed row is never retried behind their back
+        if row.status == STORED and row.deleted_at_twilio:
+            return "done"
         session.execute(
             update(Recording)
             .where(Recording.id == recording_id)
             .values(attempts=Recording.attempts + 1)
         )
-    if row.status == FAILED:
-        return FAILED  # staff decide; a failed row is never retried behind their back
-    if row.status == STORED and row.deleted_at_twilio:
-        return "done"
     clinic = services.directory.by_id(row.clinic_id)
     extra = {"recording_sid": row.recording_sid, "clinic": row.clinic_id}
     try:
