@@ -561,7 +561,10 @@ def run(cmd: Sequence[str]) -> int:
         _migrate(env)
         _init_storage(env)
         env["TWILIO_API_BASE"] = _use_or_start_devtwilio(env, started)
-        subprocess.run([_venv_tool("callgateway"), "retention", "schedule"], env=env, check=False)
+        # Recurring jobs (daily sweep; reminder/check-in chains and summaries) live in
+        # Redis: (re)book them at every start, both commands are idempotent.
+        for words in (("retention", "schedule"), ("outbound", "resync")):
+            subprocess.run([_venv_tool("callgateway"), *words], env=env, check=False)
         worker_log = DEV_DIR / "worker.log"
         worker_argv = [_venv_tool("rq"), "worker", "--with-scheduler", "-u", env["REDIS_URL"]]
         with worker_log.open("ab") as log:
