@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from callgateway import audit
 from callgateway.config import Clinic
 from callgateway.db.models import (
+    Appointment,
     Call,
     CallTurn,
     ConsentEvent,
@@ -34,6 +35,7 @@ from callgateway.db.models import (
     WorkItem,
 )
 from callgateway.dbutil import insert_ignore
+from callgateway.outbox import appointment_key
 from callgateway.phone import subject_hash
 from callgateway.storage import subject_prefix
 from callgateway.sweep import retained_tables
@@ -179,7 +181,7 @@ def holdings(services: Services, phone: str, clinic_id: str | None) -> Holdings:
             ).mappings():
                 held.rows.append((table, dict(row), _children(s, table, row)))
     known = {r.key for r in held.recordings if r.key} | {
-        v for _, row, _ in held.rows for k, v in row.items() if k.endswith("_key") and v
+        key for table, row, _ in held.rows for key in row_object_keys(table, row)
     }
     assert services.storage is not None
     for clinic in clinics:
@@ -189,6 +191,15 @@ def holdings(services: Services, phone: str, clinic_id: str | None) -> Holdings:
                 category = services.storage.tags(clinic.region, key).get("data-category", "")
                 held.loose_objects.append((clinic.id, clinic.region, key, category))
     return held
+
+
+def row_object_keys(table: Table, row: dict[str, Any]) -> list[str]:
+    """Bucket keys a row points at: its `*_key` columns, and an appointment's JSON copy
+    (written by the outbox under a key made from its ref)."""
+    keys = [v for k, v in row.items() if k.endswith("_key") and isinstance(v, str) and v]
+    if table.name == Appointment.__tablename__ and row.get("ref"):
+        keys.append(appointment_key(row["clinic_id"], row["ref"]))
+    return [k for k in keys if k.startswith("clinics/")]
 
 
 def _children(s: Session, table: Table, row: Any) -> dict[str, list[dict[str, Any]]]:
@@ -288,6 +299,13 @@ def export(services: Services, phone: str, clinic_id: str | None, actor: str) ->
         section = SECTION_OF.get(row.get("data_category", ""), "calls")
         item = {"clinic": row["clinic_id"], "kind": table.name, **_jsonable(row)}
         item.update({name: [_jsonable(c) for c in rows] for name, rows in children.items()})
+        clinic = services.directory.by_id(row["clinic_id"])
+        if clinic is not None:  # where the row's copy in the region bucket is
+            bucket = services.config.regions[clinic.region].bucket
+            item["objects"] = [
+                {"region": clinic.region, "bucket": bucket, "key": key}
+                for key in row_object_keys(table, row)
+            ]
         doc[section].append(item)
     for clinic, region, key, category in held.loose_objects:
         section = SECTION_OF.get(category, "recordings")
@@ -344,10 +362,10 @@ def erase(services: Services, phone: str, clinic_id: str, actor: str) -> Erased:
     # 2. Bucket objects (every version). Same: a failure leaves all rows for a re-run.
     keys = {(r.region, r.key) for r in held.recordings if r.key}
     keys |= {
-        (clinic.region, v)
-        for _, row, _ in held.rows
-        for k, v in row.items()
-        if k.endswith("_key") and isinstance(v, str) and v.startswith(f"clinics/{clinic.id}/")
+        (clinic.region, key)
+        for table, row, _ in held.rows
+        for key in row_object_keys(table, row)
+        if key.startswith(f"clinics/{clinic.id}/")
     }
     keys |= {(region, key) for _, region, key, _ in held.loose_objects}
     objects_deleted = 0

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from callgateway import rights
 from callgateway.app import create_app
 from callgateway.config import Config
-from callgateway.db.models import AuditEntry, Base, Suppression
+from callgateway.db.models import Appointment, AuditEntry, Base, Suppression
+from callgateway.outbox import appointment_key
 from callgateway.phone import subject_hash
 from callgateway.storage import subject_prefix
 from callgateway.wiring import Services
@@ -268,3 +269,25 @@ def test_the_erase_round_trip_holds_on_postgresql_and_sqlite(
     assert all_objects(aws_env, svc.config)["uk"] == []
     assert not rights.erase(svc, PATIENT, UK, actor="cli:test").done
     assert [e.action for e in audit_entries(svc)] == ["rights.export", "rights.erase"]
+
+
+def test_the_appointments_bucket_copy_is_exported_and_erased_with_it(
+    svc: Services, tw: TwilioSim, twilio_api: responses.RequestsMock, aws_env: str
+) -> None:
+    held = seed(svc, tw, twilio_api, PATIENT, CLINIC_UK)
+    twilio_api.delete(f"{API}/Recordings/{held.pending_sids[0]}.json", status=204)
+    clinic = svc.directory.by_id(UK)
+    assert clinic is not None and svc.storage is not None
+    with svc.db.session() as s:
+        appointment = s.scalars(select(Appointment).where(Appointment.phone == PATIENT)).one()
+    key = appointment_key(UK, appointment.ref)  # where the outbox writes its JSON copy
+    svc.storage.put(
+        clinic, key, b"{}", category="appointment", retention_until=appointment.retention_until
+    )
+
+    (item,) = rights.export(svc, PATIENT, UK, actor="cli:test")["appointments"]
+    assert item["objects"] == [
+        {"region": "uk", "bucket": svc.config.regions["uk"].bucket, "key": key}
+    ]
+    rights.erase(svc, PATIENT, UK, actor="cli:test")
+    assert key not in all_objects(aws_env, svc.config)["uk"]
