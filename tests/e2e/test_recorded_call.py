@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,9 +23,9 @@ from sqlalchemy import create_engine, select
 
 from callgateway.db import migrate
 from callgateway.db.models import Call
-from callgateway.devservices import Service, free_port
-from callgateway.devtwilio import make_server
+from callgateway.devservices import Service
 from tests.conftest import CALLGATEWAY, ROOT, cli_env, run_cli
+from tests.e2e.conftest import fake_twilio, serving
 from tests.regions import s3, write_config
 from tests.twilio import CLINIC_UK, PATIENT, PATIENT_2
 
@@ -74,50 +72,28 @@ def dev_stack(
     workdir = tmp_path_factory.mktemp("devstack")
     config_path = workdir / "config.yaml"
     config = write_config(config_path, uuid.uuid4().hex[:10])
-    twilio = make_server(free_port())
-    threading.Thread(target=twilio.serve_forever, daemon=True).start()
-    twilio_url = f"http://127.0.0.1:{twilio.server_address[1]}"
-    port = free_port()
     database_url = f"sqlite:///{workdir / 'gateway.db'}"
     migrate.upgrade(database_url)
     redis_url = redis_server.url.rsplit("/", 1)[0] + "/7"
     redis.Redis.from_url(redis_url).flushdb()
-    env = cli_env(
-        CALLGATEWAY_CONFIG=str(config_path),
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        AWS_ENDPOINT_URL=s3_server.url,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        TWILIO_API_BASE=twilio_url,
-    )
-    assert run_cli(["storage", "init"], env).returncode == 0
-    log_path = workdir / "gateway.log"
-    with log_path.open("w") as log:
-        gateway = subprocess.Popen(
-            [CALLGATEWAY, "serve", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
+    with fake_twilio(workdir / "twilio.log") as twilio_url:
+        env = cli_env(
+            CALLGATEWAY_CONFIG=str(config_path),
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            AWS_ENDPOINT_URL=s3_server.url,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            TWILIO_API_BASE=twilio_url,
         )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if gateway.poll() is not None or time.monotonic() > deadline:
-            gateway.kill()
-            raise RuntimeError("gateway did not start:\n" + log_path.read_text()[-2000:])
-        time.sleep(0.2)
-    yield DevStack(env, twilio_url, s3_server.url, config.regions["uk"].bucket)
-    gateway.terminate()
-    gateway.wait(timeout=15)
-    twilio.shutdown()
-    twilio.server_close()
+        assert run_cli(["storage", "init"], env).returncode == 0
+        with serving(env, workdir / "gateway.log", workers=1) as base_url:
+            yield DevStack(
+                {**env, "PUBLIC_BASE_URL": base_url},
+                twilio_url,
+                s3_server.url,
+                config.regions["uk"].bucket,
+            )
 
 
 def call_sid_of(stack: DevStack, caller: str) -> str:
