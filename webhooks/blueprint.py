@@ -14,6 +14,7 @@ from webhooks.signature import is_valid
 log = logging.getLogger("callgateway.webhooks")
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+FORM = "application/x-www-form-urlencoded"
 
 
 def services() -> Services:
@@ -44,7 +45,10 @@ def _verify_signature() -> Response | None:
 def _log_line(response: Response) -> Response:
     started = g.get("started")
     latency_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-    form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
+    # Not for a 413: the body is over MAX_CONTENT_LENGTH, and reading the form again here
+    # would raise out of after_request, turning Flask's 413 into a 500.
+    readable = response.status_code != 413
+    form = request.form if readable and request.mimetype == FORM else {}
     log.info(
         "webhook",
         extra={
