@@ -39,27 +39,33 @@ class CallStart:
     purpose: str = "patient"
 
 
-def start_call(session: Session, config: Config, start: CallStart) -> Call:
-    """Insert the call's row, or find it when Twilio retries (or a callback came first)."""
-    insert_ignore(
-        session,
-        Call,
-        {
-            "call_sid": start.call_sid,
-            "clinic_id": start.clinic.id if start.clinic else None,
-            "direction": start.direction,
-            "purpose": start.purpose,
-            "cli": start.cli,
-            "called": start.called,
-            "started_at": start.at,
-            "status": "ringing",
-            "handled_by": "none",
-            "recorded": False,
-            "data_category": "call-metadata",
-            "retention_until": retention_until(config, start.clinic, "call-metadata", start.at),
-        },
-        ["call_sid"],
-    )
+def start_call(session: Session, config: Config, start: CallStart, **initial: object) -> Call:
+    """Insert the call's row, or find it when Twilio retries (or a callback came first).
+
+    `initial` sets decisions already made (gate decision, handled_by) in the same INSERT, so
+    the incoming-call webhook writes once. On a retry the first delivery's row stands.
+    """
+    values: dict[str, object] = {
+        "call_sid": start.call_sid,
+        "clinic_id": start.clinic.id if start.clinic else None,
+        "direction": start.direction,
+        "purpose": start.purpose,
+        "cli": start.cli,
+        "called": start.called,
+        "started_at": start.at,
+        "status": "ringing",
+        "outcome": None,
+        "handled_by": "none",
+        "recorded": False,
+        "gate_decision": None,
+        "gate_reason": None,
+        "data_category": "call-metadata",
+        "retention_until": retention_until(config, start.clinic, "call-metadata", start.at),
+        **initial,
+    }
+    if insert_ignore(session, Call, values, ["call_sid"]):
+        # What we just wrote is the row: no read-back on the hot path.
+        return Call(**values)
     return session.scalars(select(Call).where(Call.call_sid == start.call_sid)).one()
 
 

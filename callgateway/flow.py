@@ -18,7 +18,7 @@ from callgateway.db.models import Call
 from callgateway.phone import mask
 from callgateway.twiml import apology_and_hangup, say
 from callgateway.wiring import Services
-from consent.gate import may
+from consent.gate import Decision, may
 from recordings import policy as recording_policy
 
 log = logging.getLogger(__name__)
@@ -40,26 +40,31 @@ class IncomingCall:
 def incoming_call(services: Services, event: IncomingCall) -> str:
     now = services.clock()
     clinic = services.directory.by_number(event.called)
-    with services.db.session() as session:
-        call = calls.start_call(
-            session,
-            services.config,
-            calls.CallStart(event.call_sid, event.cli, event.called, clinic, now),
-        )
-        if clinic is None:
-            calls.note(session, event.call_sid, outcome="unknown-number", handled_by="none")
+    start = calls.CallStart(event.call_sid, event.cli, event.called, clinic, now)
     if clinic is None:
+        with services.db.session() as session:
+            calls.start_call(
+                session, services.config, start, outcome="unknown-number", handled_by="none"
+            )
         log.warning("call to a number no clinic claims", extra={"to": mask(event.called)})
         return apology_and_hangup(UNKNOWN_NUMBER)
 
     resp = VoiceResponse()
     say(resp, clinic.greeting, clinic)
     if clinic.recording.enabled:
+        with services.db.session() as session:
+            calls.start_call(session, services.config, start)
         # Announcement first; recording starts only in the webhook Twilio calls after it.
         say(resp, clinic.recording.announcement, clinic)
         resp.redirect(services.url("/twilio/voice/recording/start"), method="POST")
         return str(resp)
-    route_after_greeting(services, call, clinic, resp)
+    # Gate first (Redis), then one unit of work: the call's row with the decision and, when
+    # the AI may answer, the conversation's opening. One commit per incoming call.
+    decision = may(services, clinic.id, event.cli, "ai_handling")
+    with services.db.session() as session:
+        call = calls.start_call(session, services.config, start, **_gate_fields(decision))
+        opened = decision.allowed and conversation.begin(services, session, call, clinic)
+    _answer(services, call, clinic, resp, decision, opened)
     return str(resp)
 
 
@@ -96,35 +101,37 @@ def after_announcement(services: Services, call_sid: str) -> str:
     if call is None or clinic is None:
         return apology_and_hangup(UNKNOWN_NUMBER)
     recorded = recording_policy.start_recording(services, call, clinic)
-    if recorded:
-        with services.db.session() as session:
-            calls.note(session, call_sid, recorded=True)
+    decision = may(services, clinic.id, call.cli, "ai_handling")
+    with services.db.session() as session:
+        calls.note(session, call_sid, recorded=recorded, **_gate_fields(decision))
+        opened = decision.allowed and conversation.begin(services, session, call, clinic)
     resp = VoiceResponse()
-    route_after_greeting(services, call, clinic, resp)
+    _answer(services, call, clinic, resp, decision, opened)
     return str(resp)
 
 
-def route_after_greeting(
-    services: Services, call: Call, clinic: Clinic, resp: VoiceResponse
+def _gate_fields(decision: Decision) -> dict[str, object]:
+    return {
+        "gate_decision": "allow" if decision.allowed else "deny",
+        "gate_reason": decision.reason,
+    }
+
+
+def _answer(
+    services: Services,
+    call: Call,
+    clinic: Clinic,
+    resp: VoiceResponse,
+    decision: Decision,
+    opened: bool,
 ) -> None:
-    """Ask the gate; an opted-out caller (or an unreadable ledger) goes to a person."""
-    decision = may(services, clinic.id, call.cli, "ai_handling")
-    with services.db.session() as session:
-        calls.note(
-            session,
-            call.call_sid,
-            gate_decision="allow" if decision.allowed else "deny",
-            gate_reason=decision.reason,
-        )
-    if not decision.allowed:
-        escalation.to_person(services, call, clinic, resp, reason=decision.reason)
+    """After the commit: the agent's first question, or a person. An opted-out caller (or an
+    unreadable ledger, or no live state) never reaches the AI."""
+    if opened:
+        conversation.open_with_question(services, clinic, resp)
         return
-    start_agent(services, call, clinic, resp)
-
-
-def start_agent(services: Services, call: Call, clinic: Clinic, resp: VoiceResponse) -> None:
-    """Hand the call to the clinic's booking agent: the first question, inside a Gather."""
-    conversation.start(services, call, clinic, resp)
+    reason = decision.reason if not decision.allowed else "state-unavailable"
+    escalation.to_person(services, call, clinic, resp, reason=reason)
 
 
 def agent_turn(services: Services, event: conversation.TurnEvent) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from callgateway import calls, callstate, escalation
@@ -22,7 +23,8 @@ from callgateway.agent.protocol import Agent, Conversation, Heard, Reply
 from callgateway.agent.rules import HELP, OPENING, RulesAgent
 from callgateway.agent.tools import Tools
 from callgateway.config import Clinic
-from callgateway.db.models import Call
+from callgateway.db.models import Call, CallTurn
+from callgateway.dbutil import insert_ignore
 from callgateway.twiml import apology_and_hangup, say
 from callgateway.wiring import Services
 from consent.gate import may
@@ -114,18 +116,28 @@ def gather(services: Services, clinic: Clinic, resp: VoiceResponse, text: str) -
     g.say(text, language=clinic.language)
 
 
-def start(services: Services, call: Call, clinic: Clinic, resp: VoiceResponse) -> None:
-    """The gate allowed the AI: open the conversation."""
-    state = _new_state(call, clinic)
+def begin(services: Services, session: Session, call: Call, clinic: Clinic) -> bool:
+    """The gate allowed the AI: open the conversation inside the caller's unit of work.
+
+    False when the live state can't be kept (Redis down): the caller then goes to a person.
+    """
     try:
-        callstate.save(services.redis, call.call_sid, state)
+        callstate.save(services.redis, call.call_sid, _new_state(call, clinic))
     except redis.RedisError:
         log.error("call state unavailable; caller goes to a person", extra={"clinic": clinic.id})
-        escalation.to_person(services, call, clinic, resp, reason="state-unavailable")
-        return
-    with services.db.session() as session:
-        calls.note(session, call.call_sid, handled_by="ai")
-    transcript.write(services, clinic, call.call_sid, [("agent", OPENING, None)], services.clock())
+        return False
+    calls.note(session, call.call_sid, handled_by="ai")
+    insert_ignore(
+        session,
+        CallTurn,
+        transcript.opening_row(services, clinic, call.call_sid, OPENING, services.clock()),
+        ["call_sid", "seq"],
+    )
+    return True
+
+
+def open_with_question(services: Services, clinic: Clinic, resp: VoiceResponse) -> None:
+    """The agent's first question, inside a Gather."""
     gather(services, clinic, resp, OPENING)
 
 

@@ -23,6 +23,24 @@ SEQ_TTL_SECONDS = 4 * 3600
 Event = tuple[str, str, dict[str, Any] | None]
 
 
+def opening_row(
+    services: Services, clinic: Clinic, call_sid: str, text: str, now: datetime
+) -> dict[str, Any]:
+    """The agent's first line as row 0: written with the call's own INSERT, so the incoming
+    webhook commits once; caller turns number from 1 (the Redis counter's first value)."""
+    return {
+        "call_sid": call_sid,
+        "clinic_id": clinic.id,
+        "seq": 0,
+        "role": "agent",
+        "text": text,
+        "meta": None,
+        "created_at": now,
+        "data_category": "transcript",
+        "retention_until": retention_until(services.config, clinic, "transcript", now),
+    }
+
+
 def _stored_max(services: Services, call_sid: str) -> int:
     with services.db.session() as session:
         stored = session.scalar(select(func.max(CallTurn.seq)).where(CallTurn.call_sid == call_sid))
