@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 from twilio.request_validator import RequestValidator
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from callgateway import logs
 from callgateway.wiring import Services, bootstrap
@@ -37,6 +38,12 @@ def create_app(
     from callgateway.console import init_app as init_console
 
     init_console(app)  # login, CSRF on every form (the twilio blueprint exempt), /console
+
+    if services.settings.trusted_proxies:
+        # Webhook signatures never depend on this (they use PUBLIC_BASE_URL); the console's
+        # rate limit and audit trail need the client's address, not the proxy's.
+        n = services.settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

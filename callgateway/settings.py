@@ -32,6 +32,9 @@ class Settings:
     secret_key: str = field(default=DEV_SECRET_KEY, repr=False)
     cell: str | None = None
     subject_salt: str = field(default="dev-subject-salt", repr=False)
+    # Reverse proxies in front of the web process whose X-Forwarded-For/-Proto we trust
+    # (for the console's per-address login limit and Secure cookies); 0 = none.
+    trusted_proxies: int = 0
 
     @property
     def is_dev(self) -> bool:
@@ -61,6 +64,7 @@ class Settings:
             secret_key=env.get("SECRET_KEY", DEV_SECRET_KEY),
             cell=env.get("CALLGATEWAY_CELL") or None,
             subject_salt=env.get("CALLGATEWAY_SUBJECT_SALT", "dev-subject-salt"),
+            trusted_proxies=_int(env, "CALLGATEWAY_TRUSTED_PROXIES", 0, 0, 5),
         )
         if not settings.is_dev:
             for name, value, default in (
@@ -71,3 +75,12 @@ class Settings:
                 if value == default or not value:
                     raise SettingsError(f"{name}: required outside dev")
         return settings
+
+
+def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+        raise SettingsError(f"{name}: must be a whole number from {low} to {high}")
+    return int(raw)
