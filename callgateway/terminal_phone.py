@@ -80,6 +80,7 @@ class Call:
     call_sid: str = field(default_factory=lambda: new_sid("CA"))
     heard: list[str] = field(default_factory=list)
     _started: float = field(default_factory=time.monotonic)
+    _carried: str | None = None
 
     def _params(self, **extra: str) -> dict[str, str]:
         params = {
@@ -146,14 +147,25 @@ class Call:
                 self.write("[recording started]")
         return None
 
+    def _next_line(self) -> str | None:
+        if self._carried is not None:
+            line, self._carried = self._carried, None
+            return line
+        return self.read()
+
     def _gather(self, verb: ET.Element) -> str | object | None:
         for child in verb:
             if child.tag == "Say":
                 self._hear((child.text or "").strip())
-        line = self.read()
+        line = self._next_line()
         if line is None:
             return None  # caller hung up
         line = line.strip()
+        if line and not _DIGITS.match(line) and "speech" not in verb.get("input", "dtmf"):
+            # A keys-only menu hears nothing of speech: like a real caller's words, the line
+            # carries on to the next verb (typically the voicemail <Record>).
+            self._carried = line
+            line = ""
         if not line:
             # Twilio's behaviour on timeout: carry on with the verb after <Gather>.
             if verb.get("actionOnEmptyResult") == "true":
@@ -167,7 +179,7 @@ class Call:
 
     def _record(self, verb: ET.Element) -> str | None:
         self.write("[beep: recording, type your message]")
-        line = self.read()
+        line = self._next_line()
         message = (line or "").strip()
         recording_sid = new_sid("RE")
         media = (
