@@ -569,7 +569,11 @@ def run(cmd: Sequence[str]) -> int:
         worker_argv = [_venv_tool("rq"), "worker", "--with-scheduler", "-u", env["REDIS_URL"]]
         with worker_log.open("ab") as log:
             children.append(_spawn([*worker_argv, "default"], log, env=env))
-        print(f"worker: rq worker started (pid {children[-1].pid}, log {worker_log})", flush=True)
+            print(f"worker: rq worker started (pid {children[-1].pid}, log {worker_log})")
+            # The outbox sweeper: delivers what a lost enqueue (Redis blip) left behind.
+            sweeper = [_venv_tool("callgateway"), "outbox", "drain", "--watch", "30"]
+            children.append(_spawn(sweeper, log, env=env))
+            print(f"outbox: sweeper started (pid {children[-1].pid})", flush=True)
         # Foreground, same process group: the terminal's Ctrl-C reaches it directly.
         command = subprocess.Popen(list(cmd), env=env)
         children.append(command)
