@@ -156,35 +156,89 @@ def summary(values: list[float]) -> tuple[float, float]:
     return round(statistics.median(values), 4), round(percentile(values, 0.99), 4)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.gate", description=__doc__)
-    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--samples", type=int, default=20_000, help="timed calls per ledger")
-    parser.add_argument(
-        "--sizes", default="1000,100000", help="ledger sizes in events, comma-separated"
-    )
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
+@dataclass
+class GateReport:
+    db: str
+    samples: int
+    rows: list[Row]
+    floor_p50_ms: float  # a bare Redis GET, same run
+    floor_p99_ms: float
 
+    @property
+    def ratio(self) -> float:
+        first, last = self.rows[0], self.rows[-1]
+        return last.warm_p99_ms / first.warm_p99_ms if first.warm_p99_ms else 1.0
+
+    @property
+    def flat(self) -> bool:
+        first, last = self.rows[0], self.rows[-1]
+        return self.ratio <= FLAT_FACTOR or last.warm_p99_ms - first.warm_p99_ms <= FLAT_SLACK_MS
+
+    @property
+    def overhead_ms(self) -> float:
+        return max(r.warm_p99_ms for r in self.rows) - self.floor_p99_ms
+
+    @property
+    def fast(self) -> bool:
+        return self.overhead_ms < GATE_OVERHEAD_P99_MS
+
+    def summary(self) -> str:
+        first, last = self.rows[0], self.rows[-1]
+        return (
+            f"warm p99 {first.events:,} -> {last.events:,} events: x{self.ratio:.2f}"
+            f" ({'flat' if self.flat else 'NOT flat'}); p99 over a bare Redis GET:"
+            f" {self.overhead_ms:+.3f} ms (target < {GATE_OVERHEAD_P99_MS:g} ms:"
+            f" {'met' if self.fast else 'MISSED'})"
+        )
+
+    def render(self) -> str:
+        lines = [
+            f"gate check: may() in-process, real Redis + {self.db}, {self.samples} calls per row",
+            f"{'ledger events':>14} {'warm p50':>10} {'warm p99':>10} {'miss p50':>10}"
+            f" {'miss p99':>10}",
+            f"{'Redis GET':>14} {self.floor_p50_ms:>8.3f}ms {self.floor_p99_ms:>8.3f}ms"
+            f" {'(floor)':>10}",
+        ]
+        for row in self.rows:
+            lines.append(
+                f"{row.events:>14,} {row.warm_p50_ms:>8.3f}ms {row.warm_p99_ms:>8.3f}ms"
+                f" {row.miss_p50_ms:>8.3f}ms {row.miss_p99_ms:>8.3f}ms"
+            )
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "db": self.db,
+            "floor_redis_get": {"p50_ms": self.floor_p50_ms, "p99_ms": self.floor_p99_ms},
+            "rows": [asdict(r) for r in self.rows],
+            "warm_p99_ratio": round(self.ratio, 3),
+            "flat": self.flat,
+            "p99_overhead_ms": round(self.overhead_ms, 3),
+            "target_met": self.fast,
+        }
+
+
+def measure(
+    db: str = "sqlite", samples: int = 20_000, sizes: list[int] | None = None
+) -> GateReport:
+    """Time the gate for each ledger size; raises ServiceError if Redis/PostgreSQL won't
+    start. Everything it starts is stopped before it returns or raises."""
+    sizes = sizes or [1_000, 100_000]
     workdir = Path(tempfile.mkdtemp(prefix="callgw-bench-gate-"))
     workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
     started: list[Service] = []
     ledgers: list[Ledger] = []
     floor: list[float] = []
     try:
-        try:
-            redis_service = start_redis(free_port(), workdir / "redis")
-            started.append(redis_service)
-            if args.db == "postgres":
-                pg = start_postgres(free_port(), workdir / "pg")
-                started.append(pg)
-        except ServiceError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        redis_service = start_redis(free_port(), workdir / "redis")
+        started.append(redis_service)
+        if db == "postgres":
+            pg = start_postgres(free_port(), workdir / "pg")
+            started.append(pg)
         base = redis_service.url.rsplit("/", 1)[0]
         for i, size in enumerate(sizes):
-            if args.db == "postgres":
+            if db == "postgres":
                 url = create_database(pg, f"gate_{size}")
             else:
                 url = f"sqlite:///{workdir / f'gate_{size}.db'}"
@@ -195,15 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         # machine load, so what differs between rows is the ledger size, not the moment.
         rounds = 20
         for _ in range(rounds):
-            floor += timed(args.samples // rounds, [("", "")], lambda _c, _p: client.get("floor"))
+            floor += timed(samples // rounds, [("", "")], lambda _c, _p: client.get("floor"))
             for ledger in ledgers:
-                ledger.warm += timed(args.samples // rounds, ledger.probes, ledger.gate)
+                ledger.warm += timed(samples // rounds, ledger.probes, ledger.gate)
                 ledger.miss += timed(
-                    max(1, args.samples // rounds // 4), ledger.probes, ledger.gate_after_miss
+                    max(1, samples // rounds // 4), ledger.probes, ledger.gate_after_miss
                 )
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     finally:
         for ledger in ledgers:
             ledger.services.db.dispose()
@@ -211,47 +262,33 @@ def main(argv: list[str] | None = None) -> int:
         for service in reversed(started):
             service.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
     rows = [
         Row(lg.events, *summary(lg.warm), *summary(lg.miss), samples=len(lg.warm)) for lg in ledgers
     ]
-    floor_p50, floor_p99 = summary(floor)
-    print(f"gate check: may() in-process, real Redis + {args.db}, {args.samples} calls per row")
-    print(
-        f"{'ledger events':>14} {'warm p50':>10} {'warm p99':>10} {'miss p50':>10} {'miss p99':>10}"
+    return GateReport(db, samples, rows, *summary(floor))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gate", description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--samples", type=int, default=20_000, help="timed calls per ledger")
+    parser.add_argument(
+        "--sizes", default="1000,100000", help="ledger sizes in events, comma-separated"
     )
-    print(f"{'Redis GET':>14} {floor_p50:>8.3f}ms {floor_p99:>8.3f}ms {'(floor)':>10}")
-    for row in rows:
-        print(
-            f"{row.events:>14,} {row.warm_p50_ms:>8.3f}ms {row.warm_p99_ms:>8.3f}ms"
-            f" {row.miss_p50_ms:>8.3f}ms {row.miss_p99_ms:>8.3f}ms"
-        )
-    first, last = rows[0], rows[-1]
-    ratio = last.warm_p99_ms / first.warm_p99_ms if first.warm_p99_ms else 1.0
-    flat = ratio <= FLAT_FACTOR or last.warm_p99_ms - first.warm_p99_ms <= FLAT_SLACK_MS
-    overhead = max(r.warm_p99_ms for r in rows) - floor_p99
-    fast = overhead < GATE_OVERHEAD_P99_MS
-    print(
-        f"warm p99 {first.events:,} -> {last.events:,} events: x{ratio:.2f}"
-        f" ({'flat' if flat else 'NOT flat'}); p99 over a bare Redis GET: {overhead:+.3f} ms"
-        f" (target < {GATE_OVERHEAD_P99_MS} ms: {'met' if fast else 'MISSED'})"
-    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    try:
+        report = measure(args.db, args.samples, [int(s) for s in args.sizes.split(",")])
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(report.render())
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(
-        json.dumps(
-            {
-                "db": args.db,
-                "floor_redis_get": {"p50_ms": floor_p50, "p99_ms": floor_p99},
-                "rows": [asdict(r) for r in rows],
-                "warm_p99_ratio": round(ratio, 3),
-                "flat": flat,
-                "p99_overhead_ms": round(overhead, 3),
-                "target_met": fast,
-            },
-            indent=2,
-        )
-    )
-    return 0 if flat and fast else 1
+    args.output.write_text(json.dumps(report.as_json(), indent=2))
+    return 0 if report.flat and report.fast else 1
 
 
 if __name__ == "__main__":

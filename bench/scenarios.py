@@ -2,8 +2,14 @@
 
 Each scenario is a server ("floor" = the bare Flask app, "app" = CallGateway), a path
 (with query, if any: it is part of the signed URL) and a function building the POST form
-for request number ``i``. Scenarios run in the order listed; ``uses_calls`` scenarios
-replay the CallSids that the ``voice`` run actually sent, so they act on real calls.
+for request number ``i``. Scenarios run in the order listed; ``uses_calls`` scenarios act
+on the CallSids that the ``voice`` run actually created, so the agent really runs.
+
+Calls go to a clinic that does not record (the first such clinic in the config): its
+first voice answer is the greeting and the agent's Gather, so the voice figure covers the
+whole first answer (call row, consent gate, live state, transcript) and the turns land on
+a live conversation. A recording clinic's first answer is only the announcement and a
+redirect, which is cheaper and would flatter the figure.
 """
 
 from __future__ import annotations
@@ -13,17 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-# The agent's gather action. Owned by the app team: if they move it, change this line.
-# Paths may name form fields, filled per request: "/twilio/voice/gather?call={CallSid}".
-TURN_PATH = "/twilio/voice/gather"
+# The agent's Gather action, as the voice TwiML names it (callgateway.agent.conversation).
+# Paths may name form fields, filled per request: "/twilio/voice/turn?call={CallSid}".
+TURN_PATH = "/twilio/voice/turn"
+RECORDING_PATH = "/twilio/voice/recording/status?kind=recording"
 
 ACCOUNT_SID = "AC" + "b" * 32
 API_VERSION = "2010-04-01"
-# Benign, deterministic caller speech: no emergency phrase, no opt-out, no escalation.
-TURN_SPEECH = (
-    "what time are you open on tuesday",
-    "I would like to book an initial assessment",
-    "do you have anything next week",
+# One caller booking with the rules agent, turn by turn: intent, type, time, confirm,
+# goodbye. No emergency phrase, no opt-out, no request for a person.
+CONVERSATION = (
+    "I'd like to book an appointment",
+    "a consultation please",
+    "next Tuesday afternoon",
+    "yes",
+    "no thanks",
 )
 
 
@@ -33,7 +43,10 @@ class Context:
 
     to_number: str  # a clinic number from the config, so calls are routed, not rejected
     to_country: str = "GB"
-    call_sids: list[str] = field(default_factory=list)  # filled after the voice run
+    call_sids: list[str] = field(default_factory=list)  # the calls a scenario acts on
+    # Calls per block of a conversation layout (see `conversation_step`); a multiple of
+    # wrk's thread count and well above its connection count.
+    block: int = 256
 
 
 def new_sid(prefix: str) -> str:
@@ -43,6 +56,30 @@ def new_sid(prefix: str) -> str:
 def caller(i: int) -> str:
     # Ofcom's drama range +447700900000-999: realistic UK mobiles that can never be real.
     return f"+447700900{i % 1000:03d}"
+
+
+def conversation_step(i: int, calls: int, steps: int, block: int) -> tuple[int, int]:
+    """Request ``i`` of a layout where every call takes ``steps`` requests, in order.
+
+    Calls go in blocks of ``block``: step 0 for each call of the block, then step 1 for
+    each, and so on; then the next block. Two steps of one call are ``block`` lines apart,
+    so with fewer connections than that in flight they are never sent concurrently (one
+    call's Gather results come one at a time from Twilio too). With ``block`` a multiple
+    of wrk's thread count, all of a call's lines go to the same wrk thread (replay.lua
+    gives thread k the lines k, k+T, ...). Returns (call index, step); past the end it
+    wraps and the conversations repeat.
+    """
+    total = calls * steps
+    i %= total
+    full = (calls // block) * block * steps
+    if i < full:
+        n, r = divmod(i, block * steps)
+        start, width = n * block, block
+    else:  # the last, narrower block
+        start = calls // block * block
+        width, r = calls - start, i - full
+    step, pos = divmod(r, width)
+    return start + pos, step
 
 
 def _call_fields(ctx: Context, call_sid: str, i: int, status: str) -> dict[str, str]:
@@ -64,22 +101,34 @@ def _call_fields(ctx: Context, call_sid: str, i: int, status: str) -> dict[str, 
         "Called": ctx.to_number,
         "ToCountry": ctx.to_country,
         "CalledCountry": ctx.to_country,
-        "ToCity": "LONDON",
+        "ToCity": "",
         "ToState": "",
         "ToZip": "",
     }
 
 
+def _caller_index(call_sid: str) -> int:
+    # The same caller number for every request of one call, as Twilio sends it.
+    return int(call_sid[-6:], 16)
+
+
 def voice_params(ctx: Context, i: int) -> dict[str, str]:
-    return _call_fields(ctx, new_sid("CA"), i, "ringing")
+    sid = new_sid("CA")
+    return _call_fields(ctx, sid, _caller_index(sid), "ringing")
 
 
-def status_params(ctx: Context, i: int) -> dict[str, str]:
-    p = _call_fields(ctx, ctx.call_sids[i % len(ctx.call_sids)], i, "completed")
-    duration = str(30 + i % 240)
+def turn_form(ctx: Context, call_sid: str, step: int) -> dict[str, str]:
+    p = _call_fields(ctx, call_sid, _caller_index(call_sid), "in-progress")
+    p.update(SpeechResult=CONVERSATION[step % len(CONVERSATION)], Confidence="0.92")
+    return p
+
+
+def status_form(ctx: Context, call_sid: str, i: int) -> dict[str, str]:
+    p = _call_fields(ctx, call_sid, _caller_index(call_sid), "completed")
+    duration = 30 + i % 240
     p.update(
-        CallDuration=duration,
-        Duration=str(int(duration) // 60 + 1),
+        CallDuration=str(duration),
+        Duration=str(duration // 60 + 1),
         CallbackSource="call-progress-events",
         SequenceNumber="0",
     )
@@ -87,9 +136,42 @@ def status_params(ctx: Context, i: int) -> dict[str, str]:
 
 
 def turn_params(ctx: Context, i: int) -> dict[str, str]:
-    p = _call_fields(ctx, ctx.call_sids[i % len(ctx.call_sids)], i, "in-progress")
-    p.update(SpeechResult=TURN_SPEECH[i % len(TURN_SPEECH)], Confidence="0.92")
-    return p
+    call, step = conversation_step(i, len(ctx.call_sids), len(CONVERSATION), ctx.block)
+    return turn_form(ctx, ctx.call_sids[call], step)
+
+
+def status_params(ctx: Context, i: int) -> dict[str, str]:
+    return status_form(ctx, ctx.call_sids[i % len(ctx.call_sids)], i)
+
+
+WHOLE_CALL_STEPS = 2 + len(CONVERSATION)  # voice, the conversation's turns, status
+
+
+def whole_call(ctx: Context, call_sid: str, step: int) -> tuple[str, dict[str, str]]:
+    """Step ``step`` of one whole call as Twilio sends it: (path, form)."""
+    if step == 0:
+        return "/twilio/voice", _call_fields(ctx, call_sid, _caller_index(call_sid), "ringing")
+    if step <= len(CONVERSATION):
+        return TURN_PATH, turn_form(ctx, call_sid, step - 1)
+    return "/twilio/voice/status", status_form(ctx, call_sid, _caller_index(call_sid))
+
+
+def recording_params(ctx: Context, i: int) -> dict[str, str]:
+    """Twilio's recording status callback: a new recording (RecordingSid) every request."""
+    call_sid = ctx.call_sids[i % len(ctx.call_sids)]
+    rec = new_sid("RE")
+    return {
+        "AccountSid": ACCOUNT_SID,
+        "CallSid": call_sid,
+        "RecordingSid": rec,
+        "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{rec}",
+        "RecordingStatus": "completed",
+        "RecordingDuration": str(20 + i % 300),
+        "RecordingChannels": "1",
+        "RecordingSource": "StartCallRecordingAPI",
+        "RecordingStartTime": "Tue, 03 Mar 2026 10:00:00 +0000",
+        "ErrorCode": "0",
+    }
 
 
 def sms_params(ctx: Context, i: int) -> dict[str, str]:
@@ -118,8 +200,11 @@ class Scenario:
     path: str
     params: Callable[[Context, int], dict[str, str]]
     min_ratio: float | None = None  # of the floor's req/s
-    max_p99_ms: float | None = None
-    uses_calls: bool = False
+    max_p99_ms: float | None = None  # at one request per worker (no queueing)
+    uses_calls: bool = False  # acts on the calls the voice run created
+    # Requests per call before the data repeats (turn: the conversation, status: one);
+    # None: every request carries a new id, as many as the run can send.
+    steps_per_call: int | None = None
 
     @property
     def has_target(self) -> bool:
@@ -138,9 +223,21 @@ SCENARIOS: tuple[Scenario, ...] = (
     # The floor gets the same body and headers as `voice`, so the ratio isolates the app.
     Scenario("floor", "floor", "/twilio/voice", voice_params),
     Scenario("voice", "app", "/twilio/voice", voice_params, min_ratio=0.5, max_p99_ms=25),
-    # turn before status: a gather on a completed call would measure the wrong path.
-    Scenario("turn", "app", TURN_PATH, turn_params, min_ratio=0.4, max_p99_ms=50, uses_calls=True),
-    Scenario("status", "app", "/twilio/voice/status", status_params, uses_calls=True),
+    # turn before status: a Gather result on a completed call would measure the wrong path.
+    Scenario(
+        "turn",
+        "app",
+        TURN_PATH,
+        turn_params,
+        min_ratio=0.4,
+        max_p99_ms=50,
+        uses_calls=True,
+        steps_per_call=len(CONVERSATION),
+    ),
+    Scenario(
+        "status", "app", "/twilio/voice/status", status_params, uses_calls=True, steps_per_call=1
+    ),
+    Scenario("recording", "app", RECORDING_PATH, recording_params, uses_calls=True),
     Scenario("sms", "app", "/twilio/sms", sms_params),
 )
 

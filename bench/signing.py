@@ -52,6 +52,16 @@ def signed_requests(
         yield SignedRequest(full, sign(validator, base_url, full, p), encode_form(p))
 
 
+def signed_mixed(
+    token: str, base_url: str, items: Iterable[tuple[str, dict[str, str]]]
+) -> Iterator[SignedRequest]:
+    """Like `signed_requests`, for a stream of (path, form) pairs to different paths."""
+    validator = RequestValidator(token)
+    for path, p in items:
+        full = expand_path(path, p)
+        yield SignedRequest(full, sign(validator, base_url, full, p), encode_form(p))
+
+
 def write_data_file(target: Path, requests: Iterable[SignedRequest]) -> int:
     count = 0
     with target.open("w", encoding="utf-8", newline="\n") as fh:
