@@ -34,11 +34,23 @@ def their_number(raw: str | None) -> str:
     return caller_id(raw)
 
 
-def int_field(form: MultiDict[str, str], name: str) -> int | None:
-    value = (form.get(name) or "").strip()
-    if not value.isdigit() or len(value) > 9:
+# The largest id or count a signed field may carry: PostgreSQL's `integer` ends here, and a
+# bigger value must be refused by us, not by the database mid-request.
+MAX_INT = 2**31 - 1
+
+
+def ascii_int(raw: str | None) -> int | None:
+    """A non-negative ASCII integer up to MAX_INT, else None. Not str.isdigit() alone: it
+    accepts '²' and '①', which int() then refuses, and other scripts' digits."""
+    value = (raw or "").strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
         return None
-    return int(value)
+    number = int(value)
+    return number if number <= MAX_INT else None
+
+
+def int_field(form: MultiDict[str, str], name: str) -> int | None:
+    return ascii_int(form.get(name))
 
 
 def text_field(form: MultiDict[str, str], name: str, limit: int = 2000) -> str:

@@ -12,14 +12,21 @@ from flask import Response, request
 from callgateway.outbound import alerts, callbacks, checkins, delivery, reminders
 from callgateway.twiml import apology_and_hangup
 from webhooks.blueprint import bp, empty, services, twiml
-from webhooks.events import BadEvent, int_field, our_number, sid, text_field, their_number
+from webhooks.events import (
+    BadEvent,
+    ascii_int,
+    int_field,
+    our_number,
+    sid,
+    text_field,
+    their_number,
+)
 
 MALFORMED = "Sorry, something went wrong with this call. Goodbye."
 
 
 def _ref(name: str) -> int | None:
-    value = (request.args.get(name) or "").strip()
-    return int(value) if value.isdigit() and len(value) <= 12 else None
+    return ascii_int(request.args.get(name))
 
 
 def _answered_by() -> str | None:
