@@ -315,7 +315,11 @@ def _loc(loc: tuple[Any, ...]) -> str:
         ):
             continue
         else:
-            out += ("." if out else "") + str(part)
+            # A key made of anything but plain word characters is quoted, so that a key
+            # holding a newline (YAML allows it) cannot break the error onto two lines.
+            name = str(part)
+            shown = name if re.fullmatch(r"[\w-]+", name) else repr(name)
+            out += ("." if out else "") + shown
     return out or "(root)"
 
 
@@ -355,10 +359,14 @@ def load_config(path: Path, cell: str | None = None) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"CALLGATEWAY_CONFIG: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # not OSError: a ValueError that would escape
+        raise ConfigError(f"CALLGATEWAY_CONFIG: not UTF-8 text at byte {exc.start}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"CALLGATEWAY_CONFIG: not valid YAML{where}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError("CALLGATEWAY_CONFIG: nested too deeply") from None
     return parse_config(data, cell)
