@@ -573,7 +573,7 @@ def run(cmd: Sequence[str]) -> int:
             # The outbox sweeper: delivers what a lost enqueue (Redis blip) left behind.
             sweeper = [_venv_tool("callgateway"), "outbox", "drain", "--watch", "30"]
             children.append(_spawn(sweeper, log, env=env))
-            print(f"outbox: sweeper started (pid {children[-1].pid})", flush=True)
+            print(f"outbox: sweeper running (pid {children[-1].pid})", flush=True)
         # Foreground, same process group: the terminal's Ctrl-C reaches it directly.
         command = subprocess.Popen(list(cmd), env=env)
         children.append(command)

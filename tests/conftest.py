@@ -24,7 +24,7 @@ from callgateway.settings import Settings
 from callgateway.wiring import Services, bootstrap
 from tests.twilio import TOKEN, TwilioSim
 
-pytest_plugins = ["tests.services"]
+pytest_plugins = ["tests.services", "tests.netguard"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "config" / "example.yaml"
