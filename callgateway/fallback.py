@@ -30,9 +30,7 @@ AFTER_DIAL = "If nobody could take your call, please call again later. Goodbye."
 
 # Webhooks that come before the caller has been offered a person: the fallback may dial.
 # Later ones (the Dial's action, the voicemail menu) only apologise: the team was tried.
-MAY_DIAL = frozenset(
-    {"/twilio/voice", "/twilio/voice/recording/start", "/twilio/voice/turn", "/twilio/voice/gather"}
-)
+MAY_DIAL = frozenset({"/twilio/voice", "/twilio/voice/recording/start", "/twilio/voice/turn"})
 # After a person or the voicemail: the caller has been served, only a goodbye is left.
 SERVED = frozenset({"/twilio/voice/voicemail/done"})
 

@@ -22,7 +22,6 @@ def _confidence(raw: str | None) -> float | None:
 
 
 @bp.post("/voice/turn")
-@bp.post("/voice/gather")  # the same action under the name the benchmark posts to
 def agent_turn() -> Response:
     try:
         call_sid = sid(request.form, "CallSid", "CA")
