@@ -28,10 +28,12 @@ from callgateway.wiring import Services
 from tests.conftest import BASE_URL
 from tests.integration.test_console import Browser, add_call, add_item, add_user
 from tests.integration.test_console_pages import add_voicemail
-from tests.twilio import CLINIC_EU, CLINIC_UK, PATIENT, PATIENT_2, TwilioSim
+from tests.twilio import CLINIC_EU, CLINIC_UK, TwilioSim
 
 A, B = "riverside-physio", "spree-hausarzt"
-PHONE = {A: PATIENT, B: PATIENT_2}  # each clinic's records carry their own patient
+# Each clinic's records carry their own patient (not PATIENT: the consent form's
+# placeholder shows that example number to everyone).
+PHONE = {A: "+447700900611", B: "+447700900622"}
 ROLES = ["staff-a", "staff-b", "admin", "anonymous"]
 
 
