@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask import Flask
@@ -45,8 +46,32 @@ def create_app(
         n = services.settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
 
+    _warm_up_once(services)
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+_warmed = threading.Event()
+
+
+def _warm_up_once(services: Services) -> None:
+    """Load the slow imports of the first AI turn (dateparser's data, the OpenAI SDK) in the
+    background, once per process: the worker boots at once, and no caller waits in silence
+    for an import on their first turn."""
+    if _warmed.is_set():
+        return
+    _warmed.set()
+    wants_openai = any(c.agent_kind == "openai" for c in services.config.clinics)
+
+    def load() -> None:
+        from callgateway.booking import dates
+
+        dates.warm_up()
+        if wants_openai:
+            import callgateway.agent.openai_agent  # noqa: F401
+
+    threading.Thread(target=load, name="warm-up", daemon=True).start()
