@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -543,6 +544,18 @@ def _use_or_start_devtwilio(env: dict[str, str], started: list[Service]) -> str:
     return url
 
 
+DEV_ENV_FILE = DEV_DIR / "env.json"
+# What a second terminal's `callgateway ...` needs to reach the services `make dev` chose.
+_SHARED = ("REDIS_URL", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+           "TWILIO_API_BASE")  # fmt: skip
+
+
+def _write_dev_env(env: dict[str, str]) -> None:
+    shared = {k: env[k] for k in _SHARED if env.get(k)}
+    DEV_ENV_FILE.write_text(json.dumps(shared, indent=2) + "\n", encoding="utf-8")
+    DEV_ENV_FILE.chmod(0o600)
+
+
 def run(cmd: Sequence[str]) -> int:
     """Start (or reuse) Redis and S3, migrate, create buckets, run a worker and `cmd`.
 
@@ -561,6 +574,7 @@ def run(cmd: Sequence[str]) -> int:
         _migrate(env)
         _init_storage(env)
         env["TWILIO_API_BASE"] = _use_or_start_devtwilio(env, started)
+        _write_dev_env(env)
         # Recurring jobs (daily sweep; reminder/check-in chains and summaries) live in
         # Redis: (re)book them at every start, both commands are idempotent.
         for words in (("retention", "schedule"), ("outbound", "resync")):
@@ -592,6 +606,7 @@ def run(cmd: Sequence[str]) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in reversed(children):
             _terminate(child, signal.SIGTERM, timeout=10)
+        DEV_ENV_FILE.unlink(missing_ok=True)
         for service in reversed(started):
             service.stop()
             print(f"{service.name}: stopped", flush=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -46,6 +49,25 @@ class OneLineGroup(click.Group):
 @click.version_option(package_name="callgateway")
 def main() -> None:
     """CallGateway: the AI voice gateway for clinics."""
+    load_dev_env()
+
+
+DEV_ENV_FILE = Path("var/dev/env.json")  # written by `make dev` while it runs
+
+
+def load_dev_env() -> None:
+    """In dev, a second terminal finds the services `make dev` started (Redis, the local S3
+    endpoint and its dummy keys, the fake Twilio). Variables already set always win; outside
+    dev the file is never read."""
+    if os.environ.get("CALLGATEWAY_ENV", "dev") != "dev":
+        return
+    try:
+        shared = json.loads(DEV_ENV_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    for key, value in shared.items():
+        if isinstance(value, str):
+            os.environ.setdefault(key, value)
 
 
 def services() -> Services:
