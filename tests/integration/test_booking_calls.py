@@ -19,7 +19,6 @@ import responses
 from sqlalchemy import select
 
 from callgateway import outbox
-from callgateway.app import create_app
 from callgateway.clock import fixed
 from callgateway.config import Config
 from callgateway.db.models import Appointment, Call, CallTurn, Message, OutboxItem, SlotHold
@@ -74,11 +73,6 @@ def svc(
     services = make_services(db_url, bucketed(example_config, aws), aws_endpoint_url=aws)
     services.clock = fixed(MONDAY_9AM)
     return services
-
-
-@pytest.fixture
-def tw(svc: Services) -> TwilioSim:
-    return TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
 
 
 @pytest.fixture

@@ -10,21 +10,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from callgateway.app import create_app
 from callgateway.db.models import Call
 from callgateway.wiring import Services
-from tests.conftest import BASE_URL
 from tests.twilio import CLINIC_UK, PATIENT, TwilioSim, sid
 
 
 @pytest.fixture
 def svc(make_services: Callable[..., Services], db_url: str) -> Services:
     return make_services(db_url)
-
-
-@pytest.fixture
-def tw(svc: Services) -> TwilioSim:
-    return TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
 
 
 def calls(svc: Services) -> list[Call]:

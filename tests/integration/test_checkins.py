@@ -14,7 +14,6 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from callgateway.app import create_app
 from callgateway.clock import fixed
 from callgateway.db.models import Call, Message
 from callgateway.db.models_outbound import CheckinAlert, CheckinAttempt
@@ -37,11 +36,6 @@ def svc(make_services: Callable[..., Services], db_url: str) -> Services:
     services = make_services(db_url)
     services.clock = fixed(NOW)
     return services
-
-
-@pytest.fixture
-def tw(svc: Services) -> TwilioSim:
-    return TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
 
 
 @pytest.fixture

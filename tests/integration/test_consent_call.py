@@ -34,11 +34,6 @@ def svc(make_services: Callable[..., Services], db_url: str) -> Services:
 
 
 @pytest.fixture
-def tw(svc: Services) -> TwilioSim:
-    return TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
-
-
-@pytest.fixture
 def twilio_rest() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps

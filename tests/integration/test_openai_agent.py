@@ -139,11 +139,6 @@ def svc(make_svc: Callable[..., Services]) -> Services:
     return make_svc()
 
 
-@pytest.fixture
-def tw(svc: Services) -> TwilioSim:
-    return TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
-
-
 def appointments(svc: Services) -> list[Appointment]:
     with svc.db.session() as s:
         return list(s.scalars(select(Appointment)))

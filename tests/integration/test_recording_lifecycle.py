@@ -42,17 +42,6 @@ def svc(stored_services: Services) -> Services:
     return stored_services
 
 
-@pytest.fixture
-def tw(svc: Services) -> TwilioSim:
-    return TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
-
-
-@pytest.fixture
-def twilio_api() -> responses.RequestsMock:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
 def media_url(recording_sid: str) -> str:
     return f"{API}/Recordings/{recording_sid}.wav"
 

@@ -14,14 +14,13 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from callgateway import jobs
-from callgateway.app import create_app
 from callgateway.db.models import AuditEntry, Recording, Suppression
 from callgateway.phone import subject_hash
 from callgateway.sweep import retained_tables, sweep
 from callgateway.wiring import Services
 from consent import gate
 from recordings import lifecycle
-from tests.conftest import BASE_URL, cli_env, run_cli
+from tests.conftest import cli_env, run_cli
 from tests.regions import all_objects
 from tests.subject_data import API, seed
 from tests.twilio import CLINIC_UK, CLINIC_US, PATIENT, PATIENT_2, TwilioSim
@@ -34,17 +33,6 @@ FAR = datetime(2040, 1, 1, tzinfo=UTC)
 @pytest.fixture
 def svc(stored_services: Services) -> Services:
     return stored_services
-
-
-@pytest.fixture
-def tw(svc: Services) -> TwilioSim:
-    return TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
-
-
-@pytest.fixture
-def twilio_api() -> responses.RequestsMock:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def row_counts(svc: Services) -> dict[str, int]:

@@ -36,17 +36,6 @@ def svc(stored_services: Services) -> Services:
     return stored_services
 
 
-@pytest.fixture
-def tw(svc: Services) -> TwilioSim:
-    return TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
-
-
-@pytest.fixture
-def twilio_api() -> responses.RequestsMock:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
 def audit_entries(svc: Services) -> list[AuditEntry]:
     with svc.db.session() as s:
         return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id)))
