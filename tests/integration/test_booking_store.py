@@ -35,7 +35,6 @@ from tests.integration.test_booking_calls import (  # noqa: F401  (fixtures)
     rest,
     rows,
     svc,
-    tw,
 )
 from tests.twilio import PATIENT, PATIENT_2, TwilioSim
 
