@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import responses
 from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
@@ -105,3 +110,26 @@ class TwilioSim:
             "SmsStatus": "received",
         }
         return self.post("/twilio/sms", params)
+
+
+REST_API = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}"
+
+
+@contextmanager
+def rest_that_works() -> Iterator[responses.RequestsMock]:
+    """Twilio's REST API at the HTTP layer, answering as it does when all is well: starting
+    a call's recording and sending an SMS succeed. Tests add or assert further calls."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(
+            responses.POST,
+            re.compile(rf"{REST_API}/Calls/CA\w+/Recordings\.json"),
+            json={"sid": "RE" + "0" * 32, "status": "in-progress"},
+            status=201,
+        )
+        mock.add_callback(
+            responses.POST,
+            f"{REST_API}/Messages.json",
+            callback=lambda _req: (201, {}, json.dumps({"sid": sid("SM"), "status": "queued"})),
+            content_type="application/json",
+        )
+        yield mock

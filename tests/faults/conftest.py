@@ -8,8 +8,6 @@ what is retried, and that nothing is lost once the service is back.
 
 from __future__ import annotations
 
-import json
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
@@ -20,7 +18,7 @@ from callgateway.app import create_app
 from callgateway.settings import DEV_ACCOUNT_SID
 from callgateway.wiring import Services
 from tests.conftest import BASE_URL
-from tests.twilio import TwilioSim, sid
+from tests.twilio import TwilioSim, rest_that_works
 
 API = f"https://api.twilio.com/2010-04-01/Accounts/{DEV_ACCOUNT_SID}"
 ESCALATION_UK = "+442079460000"  # riverside-physio's team, from config/example.yaml
@@ -59,17 +57,5 @@ def dialled(body: str) -> list[str]:
 @pytest.fixture
 def twilio_api() -> Iterator[responses.RequestsMock]:
     """Twilio's REST API at the HTTP layer: start recording and send SMS succeed."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add(
-            responses.POST,
-            re.compile(rf"{API}/Calls/CA\w+/Recordings\.json"),
-            json={"sid": "RE" + "0" * 32, "status": "in-progress"},
-            status=201,
-        )
-        mock.add_callback(
-            responses.POST,
-            f"{API}/Messages.json",
-            callback=lambda _req: (201, {}, json.dumps({"sid": sid("SM"), "status": "queued"})),
-            content_type="application/json",
-        )
+    with rest_that_works() as mock:
         yield mock

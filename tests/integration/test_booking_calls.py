@@ -6,7 +6,6 @@ afternoon" is Tuesday 24 November from 12:00. Twilio's REST API is `responses`.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +25,16 @@ from callgateway.devservices import Service
 from callgateway.wiring import Services
 from consent import service as consent_service
 from tests.conftest import BASE_URL
-from tests.twilio import ACCOUNT_SID, CLINIC_EU, CLINIC_UK, PATIENT, PATIENT_2, TwilioSim, sid
+from tests.twilio import (
+    ACCOUNT_SID,
+    CLINIC_EU,
+    CLINIC_UK,
+    PATIENT,
+    PATIENT_2,
+    TwilioSim,
+    rest_that_works,
+    sid,
+)
 
 MONDAY_9AM = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TWILIO = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}"
@@ -77,19 +85,7 @@ def svc(
 
 @pytest.fixture
 def rest() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add(
-            responses.POST,
-            re.compile(rf"{TWILIO}/Calls/CA\w+/Recordings\.json"),
-            json={"sid": "RE" + "0" * 32, "status": "in-progress"},
-            status=201,
-        )
-        mock.add_callback(
-            responses.POST,
-            f"{TWILIO}/Messages.json",
-            callback=lambda _req: (201, {}, json.dumps({"sid": sid("SM"), "status": "queued"})),
-            content_type="application/json",
-        )
+    with rest_that_works() as mock:
         yield mock
 
 
