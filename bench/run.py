@@ -17,6 +17,7 @@ import secrets
 import signal
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -164,12 +165,48 @@ def scaling(bench: Bench, results: list[Result]) -> list[ScalingRow]:
     return rows
 
 
+def call_log(bench: Bench, wait_seconds: float = 30.0) -> str:
+    """Did every call the voice runs answered get its call-log row? The webhooks journal the
+    rows (callgateway.journal) and the workers' drainers apply them: wait for the journal to
+    empty, then count. A missing row is an error, not a figure."""
+    import redis
+    from sqlalchemy import bindparam, create_engine, text
+
+    sids = [sid for phase in bench.runner.calls.values() for sid in phase]
+    if not sids:
+        return ""
+    client = redis.Redis.from_url(bench.env["REDIS_URL"])
+    started = time.monotonic()
+    while client.xlen("journal:calls") and time.monotonic() - started < wait_seconds:
+        time.sleep(0.1)
+    backlog, waited = client.xlen("journal:calls"), time.monotonic() - started
+    client.close()
+    engine = create_engine(bench.env["DATABASE_URL"])
+    found = 0
+    with engine.connect() as conn:
+        for i in range(0, len(sids), 500):
+            chunk = sids[i : i + 500]
+            query = text("SELECT count(*) FROM calls WHERE call_sid IN :sids").bindparams(
+                bindparam("sids", expanding=True)
+            )
+            found += int(conn.execute(query, {"sids": chunk}).scalar_one())
+    engine.dispose()
+    line = (
+        f"call log: {found:,} of the {len(sids):,} calls the voice runs answered have their "
+        f"row (journal applied {waited:.1f} s after the last request, backlog {backlog})"
+    )
+    if found != len(sids):
+        raise BenchError(line)
+    return line
+
+
 def full(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, Any]:
     bench = Bench(args, stack, floor=True)
     out: dict[str, Any] = {}
     if not args.scaling:
         out["scenarios"] = scenarios(bench)
         out["gather_action"] = bench.runner.gather_action
+        out["call_log"] = call_log(bench)
     if args.scaling or not args.no_scaling:
         out["scaling"] = scaling(bench, out.get("scenarios", []))
     return out
@@ -189,6 +226,8 @@ def print_full(args: argparse.Namespace, out: dict[str, Any]) -> int:
                         f"  {r.name}: sent more than {phase.distinct} distinct requests; "
                         "the rest were repeats (Twilio-style retries)"
                     )
+        if out.get("call_log"):
+            print(out["call_log"])
         gather = out.get("gather_action")
         if gather is not None and urlsplit(gather).path != urlsplit(TURN_PATH).path:
             print(

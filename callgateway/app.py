@@ -9,7 +9,7 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callgateway import logs
+from callgateway import journal, logs
 from callgateway.wiring import Services, bootstrap
 
 
@@ -47,6 +47,8 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
 
     _warm_up_once(services)
+    # The call journal's drainer (background mode): one thread per web process.
+    journal.start_drainer(services)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

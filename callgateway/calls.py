@@ -39,13 +39,9 @@ class CallStart:
     purpose: str = "patient"
 
 
-def start_call(session: Session, config: Config, start: CallStart, **initial: object) -> Call:
-    """Insert the call's row, or find it when Twilio retries (or a callback came first).
-
-    `initial` sets decisions already made (gate decision, handled_by) in the same INSERT, so
-    the incoming-call webhook writes once. On a retry the first delivery's row stands.
-    """
-    values: dict[str, object] = {
+def start_values(config: Config, start: CallStart, **initial: object) -> dict[str, object]:
+    """The call's complete log row, as first written (``initial``: decisions already made)."""
+    return {
         "call_sid": start.call_sid,
         "clinic_id": start.clinic.id if start.clinic else None,
         "direction": start.direction,
@@ -63,6 +59,15 @@ def start_call(session: Session, config: Config, start: CallStart, **initial: ob
         "retention_until": retention_until(config, start.clinic, "call-metadata", start.at),
         **initial,
     }
+
+
+def start_call(session: Session, config: Config, start: CallStart, **initial: object) -> Call:
+    """Insert the call's row, or find it when Twilio retries (or a callback came first).
+
+    `initial` sets decisions already made (gate decision, handled_by) in the same INSERT, so
+    the incoming-call webhook writes once. On a retry the first delivery's row stands.
+    """
+    values = start_values(config, start, **initial)
     if insert_ignore(session, Call, values, ["call_sid"]):
         # What we just wrote is the row: no read-back on the hot path.
         return Call(**values)

@@ -19,9 +19,13 @@ def load(client: redis.Redis, call_sid: str) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
-def save(client: redis.Redis, call_sid: str, state: dict[str, Any]) -> None:
+# Writers also take a pipeline: the state is saved in the same transaction as the journal.
+Writer = redis.Redis | redis.client.Pipeline
+
+
+def save(client: Writer, call_sid: str, state: dict[str, Any]) -> None:
     client.set(_key(call_sid), json.dumps(state, default=str), ex=TTL_SECONDS)
 
 
-def drop(client: redis.Redis, call_sid: str) -> None:
+def drop(client: Writer, call_sid: str) -> None:
     client.delete(_key(call_sid))

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway import calls
+from callgateway import calls, journal
 from callgateway.config import Clinic
 from callgateway.db.models import Call, WorkItem
 from callgateway.dbutil import insert_ignore
@@ -66,6 +66,8 @@ def to_person(
     `reason` says why the AI stepped aside (asked-for-person, dtmf-0, opted-out, …); it is
     kept on the escalation item so staff know what the caller wanted.
     """
+    # The AI path journals the call's row and notes: apply them before reading the row.
+    journal.settle_or_log(services)
     open_now = is_open(clinic, services.clock())
     if not (clinic.escalation.numbers and open_now):
         if not open_now:
@@ -237,6 +239,7 @@ def voicemail_done(services: Services, event: VoicemailDone) -> str:
 
 
 def _call_and_clinic(services: Services, call_sid: str) -> tuple[Call, Clinic] | None:
+    journal.settle_or_log(services)
     with services.db.session() as session:
         call = calls.get_call(session, call_sid)
     clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None

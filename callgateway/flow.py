@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway import calls, escalation
+from callgateway import calls, escalation, journal
 from callgateway.agent import conversation
 from callgateway.config import Clinic
 from callgateway.db.models import Call
@@ -58,13 +58,15 @@ def incoming_call(services: Services, event: IncomingCall) -> str:
         say(resp, clinic.recording.announcement, clinic)
         resp.redirect(services.url("/twilio/voice/recording/start"), method="POST")
         return str(resp)
-    # Gate first (Redis), then one unit of work: the call's row with the decision and, when
-    # the AI may answer, the conversation's opening. One commit per incoming call.
+    # Gate first (Redis). When the AI may answer, the call's row goes to the journal in the
+    # same Redis transaction that opens the conversation: no database on this path.
     decision = may(services, clinic.id, event.cli, "ai_handling")
+    row = calls.start_values(services.config, start, **_gate_fields(decision))
+    if decision.allowed and conversation.begin(services, clinic, row=row):
+        return conversation.opening(services, clinic)
     with services.db.session() as session:
         call = calls.start_call(session, services.config, start, **_gate_fields(decision))
-        opened = decision.allowed and conversation.begin(services, session, call, clinic)
-    _answer(services, call, clinic, resp, decision, opened)
+    _answer(services, call, clinic, resp, decision, opened=False)
     return str(resp)
 
 
@@ -80,6 +82,7 @@ class StatusEvent:
 def call_status(services: Services, event: StatusEvent) -> None:
     """Complete the call-log row. Idempotent, and safe before the voice webhook arrived."""
     now = services.clock()
+    journal.settle_or_log(services)  # the journal first: the row the AI path appended must be there
     with services.db.session() as session:
         if calls.get_call(session, event.call_sid) is None:
             clinic = services.directory.by_number(event.called)
@@ -104,7 +107,7 @@ def after_announcement(services: Services, call_sid: str) -> str:
     decision = may(services, clinic.id, call.cli, "ai_handling")
     with services.db.session() as session:
         calls.note(session, call_sid, recorded=recorded, **_gate_fields(decision))
-        opened = decision.allowed and conversation.begin(services, session, call, clinic)
+    opened = decision.allowed and conversation.begin(services, clinic, call=call)
     resp = VoiceResponse()
     _answer(services, call, clinic, resp, decision, opened)
     return str(resp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 import phonenumbers
 
@@ -29,6 +30,7 @@ class InvalidNumber(ValueError):
     """A string that is not a valid E.164 telephone number."""
 
 
+@lru_cache(maxsize=8192)
 def parse_e164(raw: str, strict: bool = True) -> str:
     """Return the canonical E.164 form of `raw` or raise InvalidNumber.
 
@@ -36,6 +38,7 @@ def parse_e164(raw: str, strict: bool = True) -> str:
     must not depend on a default country guess. `strict` checks the number is assigned in
     its country's plan (right for the clinic's own numbers); callers' numbers only need to
     be possible, since drama and newly opened ranges (e.g. +44 7700 900xxx) are real CLIs.
+    Cached: every webhook parses its From and To, and the same numbers come back all day.
     """
     text = (raw or "").strip()
     if not text.startswith("+"):

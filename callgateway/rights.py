@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Column, Table, delete, select
 from sqlalchemy.orm import Session
 
-from callgateway import audit
+from callgateway import audit, journal
 from callgateway.config import Clinic
 from callgateway.db.models import (
     Appointment,
@@ -216,7 +216,19 @@ def _children(s: Session, table: Table, row: Any) -> dict[str, list[dict[str, An
 # --- export ----------------------------------------------------------------------------------
 
 
+def _settled(services: Services) -> None:
+    """Calls' rows and transcripts may still be in the call journal: apply it first, or
+    refuse (an export would miss them; an erase could be undone when they land later)."""
+    try:
+        journal.settle(services)
+    except journal.JournalUnavailable as exc:
+        raise RightsError(
+            f"the call journal could not be applied ({exc}); nothing was done, run again"
+        ) from None
+
+
 def export(services: Services, phone: str, clinic_id: str | None, actor: str) -> dict[str, Any]:
+    _settled(services)
     held = holdings(services, phone, clinic_id)
     now = services.clock()
     doc: dict[str, Any] = {"phone": phone, "generated_at": now.isoformat()}
@@ -340,6 +352,7 @@ class Erased:
 
 def erase(services: Services, phone: str, clinic_id: str, actor: str) -> Erased:
     (clinic,) = _clinics(services, clinic_id)
+    _settled(services)
     held = holdings(services, phone, clinic_id)
     if held.empty:
         return Erased(False, {}, 0, 0, False)

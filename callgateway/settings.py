@@ -35,6 +35,10 @@ class Settings:
     # Reverse proxies in front of the web process whose X-Forwarded-For/-Proto we trust
     # (for the console's per-address login limit and Secure cookies); 0 = none.
     trusted_proxies: int = 0
+    # How the call journal (callgateway.journal) reaches the database: "background" (a
+    # drainer thread per web process; production) or "inline" (applied by the webhook that
+    # appended it: tests and one-shot tools that must read their own writes at once).
+    journal: str = "background"
 
     @property
     def is_dev(self) -> bool:
@@ -65,7 +69,10 @@ class Settings:
             cell=env.get("CALLGATEWAY_CELL") or None,
             subject_salt=env.get("CALLGATEWAY_SUBJECT_SALT", "dev-subject-salt"),
             trusted_proxies=_int(env, "CALLGATEWAY_TRUSTED_PROXIES", 0, 0, 5),
+            journal=env.get("CALLGATEWAY_JOURNAL", "background") or "background",
         )
+        if settings.journal not in ("background", "inline"):
+            raise SettingsError("CALLGATEWAY_JOURNAL: must be background or inline")
         if not settings.is_dev:
             for name, value, default in (
                 ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token, DEV_AUTH_TOKEN),

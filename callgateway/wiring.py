@@ -31,6 +31,9 @@ class Services:
     # Adapters that later capabilities add (storage, twilio REST, agent factory, mailer…),
     # keyed by name so tests can hand in their own.
     adapters: dict[str, Any] = field(default_factory=dict)
+    # Per-process memo of answers that depend on config alone (a clinic's opening TwiML):
+    # config is loaded once at start, so they never go stale.
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         """An absolute URL Twilio will call back, under the base it signs against."""

@@ -89,6 +89,9 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settin
         twilio_auth_token=TOKEN,
         public_base_url=BASE_URL,
         twilio_api_base="https://api.twilio.com",
+        # Applied by the webhook that appends: a test reads its own writes at once. The
+        # background drainer has its own tests (tests/integration/test_journal.py).
+        journal="inline",
     )
     return replace(settings, **overrides)
 

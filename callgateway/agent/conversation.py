@@ -11,20 +11,21 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway import calls, callstate, escalation
-from callgateway.agent import intents, transcript
+from callgateway import calls, callstate, escalation, journal
+from callgateway.agent import intents
 from callgateway.agent.protocol import Agent, Conversation, Heard, Reply
 from callgateway.agent.rules import HELP, OPENING, RulesAgent
 from callgateway.agent.tools import Tools
 from callgateway.config import Clinic
-from callgateway.db.models import Call, CallTurn
-from callgateway.dbutil import insert_ignore
+from callgateway.db.models import Call
+from callgateway.retention import retention_until
 from callgateway.twiml import apology_and_hangup, say
 from callgateway.wiring import Services
 from consent.gate import may
@@ -116,24 +117,59 @@ def gather(services: Services, clinic: Clinic, resp: VoiceResponse, text: str) -
     g.say(text, language=clinic.language)
 
 
-def begin(services: Services, session: Session, call: Call, clinic: Clinic) -> bool:
-    """The gate allowed the AI: open the conversation inside the caller's unit of work.
+def begin(
+    services: Services,
+    clinic: Clinic,
+    *,
+    row: dict[str, Any] | None = None,
+    call: Call | None = None,
+) -> bool:
+    """The gate allowed the AI: open the conversation in one Redis transaction (the live
+    state, and in the journal the call's row or a note on it, and the opening line).
 
-    False when the live state can't be kept (Redis down): the caller then goes to a person.
+    ``row``: the call's log row, not yet written (the incoming webhook); ``call``: a call
+    whose row exists (after the recording announcement). False when Redis can't take it:
+    nothing was written, and the caller goes to a person.
     """
+    if row is not None:
+        call = Call(**row)
+    assert call is not None, "begin() needs the call's row or the call"
+    now = services.clock()
+    pipe = services.redis.pipeline(transaction=True)
+    callstate.save(pipe, call.call_sid, _new_state(call, clinic))
+    if row is not None:
+        journal.add_call(pipe, {**row, "handled_by": "ai"})
+    else:
+        journal.add_note(pipe, call.call_sid, handled_by="ai")
+    journal.add_turns(
+        pipe,
+        call.call_sid,
+        clinic.id,
+        [("agent", OPENING, None)],
+        now,
+        retention_until(services.config, clinic, "transcript", now),
+        seq=0,
+    )
     try:
-        callstate.save(services.redis, call.call_sid, _new_state(call, clinic))
+        pipe.execute()
     except redis.RedisError:
         log.error("call state unavailable; caller goes to a person", extra={"clinic": clinic.id})
         return False
-    calls.note(session, call.call_sid, handled_by="ai")
-    insert_ignore(
-        session,
-        CallTurn,
-        transcript.opening_row(services, clinic, call.call_sid, OPENING, services.clock()),
-        ["call_sid", "seq"],
-    )
+    journal.appended(services)
     return True
+
+
+def opening(services: Services, clinic: Clinic) -> str:
+    """The first answer of an AI call: greeting, then the agent's question in a Gather.
+    Config alone decides it, so it is built once per clinic and process."""
+    key = ("opening", clinic.id)
+    cached = services.memo.get(key)
+    if cached is None:
+        resp = VoiceResponse()
+        say(resp, clinic.greeting, clinic)
+        open_with_question(services, clinic, resp)
+        cached = services.memo[key] = str(resp)
+    return cached
 
 
 def open_with_question(services: Services, clinic: Clinic, resp: VoiceResponse) -> None:
@@ -152,6 +188,7 @@ def turn(services: Services, event: TurnEvent) -> str:
     call = _cached_call(event.call_sid, state)
     if call is None:
         # No live state (expired, Redis down, or a call we never greeted): the call log.
+        journal.settle_or_log(services)
         try:
             with services.db.session() as session:
                 call = calls.get_call(session, event.call_sid)
@@ -188,19 +225,70 @@ def turn(services: Services, event: TurnEvent) -> str:
     reply = _count_misses(convo, reply)
     convo.log("agent", reply.say, {"next": reply.next} if reply.next != "listen" else None)
 
-    transcript.write(services, clinic, call.call_sid, convo.events, convo.now)
-    if reply.outcome:
-        with services.db.session() as session:
-            calls.note(session, call.call_sid, outcome=reply.outcome, handled_by="ai")
-    if reply.next == "listen":
-        try:
-            callstate.save(services.redis, call.call_sid, state)
-        except redis.RedisError:
-            reply = Reply(APOLOGY, next="person", reason="state-unavailable")
-    else:
-        forget(services, call.call_sid)
+    reply = _record(services, clinic, call.call_sid, convo, state, reply)
     _render(services, call, clinic, resp, reply)
     return str(resp)
+
+
+def _record(
+    services: Services,
+    clinic: Clinic,
+    call_sid: str,
+    convo: Conversation,
+    state: dict[str, object],
+    reply: Reply,
+) -> Reply:
+    """What this turn leaves behind, in one Redis transaction: the live state (kept while
+    the AI listens, dropped otherwise), the transcript lines and the outcome, journaled.
+    If Redis can't take it, the lines go straight to the database and a person answers."""
+    keep = retention_until(services.config, clinic, "transcript", convo.now)
+    pipe = services.redis.pipeline(transaction=True)
+    if reply.next == "listen":
+        callstate.save(pipe, call_sid, state)
+    else:
+        callstate.drop(pipe, call_sid)
+    journal.add_turns(pipe, call_sid, clinic.id, convo.events, convo.now, keep)
+    if reply.outcome:
+        journal.add_note(pipe, call_sid, outcome=reply.outcome, handled_by="ai")
+    try:
+        pipe.execute()
+    except redis.RedisError:
+        _record_without_redis(services, clinic, call_sid, convo, reply, keep)
+        if reply.next == "listen":
+            return Reply(APOLOGY, next="person", reason="state-unavailable")
+        return reply
+    journal.appended(services)
+    return reply
+
+
+def _record_without_redis(
+    services: Services,
+    clinic: Clinic,
+    call_sid: str,
+    convo: Conversation,
+    reply: Reply,
+    keep: date,
+) -> None:
+    entries: list[tuple[str, dict[str, Any]]] = [
+        (
+            "turns",
+            {
+                "call_sid": call_sid,
+                "clinic_id": clinic.id,
+                "lines": [list(e) for e in convo.events],
+                "at": convo.now,
+                "retention_until": keep,
+                "seq": None,
+            },
+        )
+    ]
+    if reply.outcome:
+        fields = {"outcome": reply.outcome, "handled_by": "ai"}
+        entries.append(("note", {"call_sid": call_sid, "fields": fields}))
+    try:
+        journal.apply_now(services, entries)
+    except SQLAlchemyError:
+        log.error("transcript lost: neither Redis nor the database", extra={"clinic": clinic.id})
 
 
 def forget(services: Services, call_sid: str) -> None:

@@ -75,6 +75,17 @@ class ClinicState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class JournalMark(Base):
+    """How far the call journal (callgateway.journal) has been applied: a stream id.
+
+    Bookkeeping, not a record about anyone: one row per journal, no retention date."""
+
+    __tablename__ = "journal_marks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[str] = mapped_column(String(48))
+
+
 class Call(Retained, Base):
     """The call log: one row per call, whatever Twilio sends and however often."""
 

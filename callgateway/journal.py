@@ -1,0 +1,362 @@
+"""The call journal: the AI path's call-log writes, taken off the webhook and applied in order.
+
+The two webhooks of a conversation (the incoming call and each Gather turn) must answer in
+a millisecond or so; a database transaction per request costs several. So they append what
+they decided (the call's row, notes on it, transcript lines) to a Redis stream inside the
+same MULTI that saves the call's live state: one round trip, nothing half-written. The
+journal is applied to the database in stream order, in batches, by whoever gets there
+first: the drainer thread of every web process (``start_drainer``), and ``settle()``, which
+every other path that reads or updates a call row (status callbacks, escalation, rights,
+console-bound jobs) calls first, so they always see a complete row.
+
+Exactly once: the id of the last applied entry is kept in the database (``journal_marks``)
+and advanced in the same transaction that applies the entries; a locked row update
+serialises appliers. Applied entries are then trimmed from the stream.
+
+Redis durability: entries live in Redis for milliseconds; run Redis with AOF
+(``appendfsync everysec``) so a crash loses at most a second of them, and even then the
+status callback writes the call's row (``flow.call_status``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+import redis
+from sqlalchemy import Insert, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from callgateway.db.models import Call, CallTurn, JournalMark
+from callgateway.wiring import Services
+
+log = logging.getLogger(__name__)
+
+STREAM = "journal:calls"
+MARK = "calls"
+_START = {"name": MARK, "last_id": "0-0"}  # before every stream id
+BATCH = 500
+# The fields a note may set: decisions about the call, never its identity or timing.
+NOTE_FIELDS = frozenset({"outcome", "handled_by", "recorded", "gate_decision", "gate_reason"})
+_DATETIMES = frozenset({"started_at", "answered_at", "ended_at", "created_at"})
+
+
+class JournalUnavailable(RuntimeError):
+    """Redis or the database could not be reached to apply the journal."""
+
+
+# -- appending (inside the caller's Redis pipeline) ---------------------------------------
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not journal-serialisable: {type(value).__name__}")
+
+
+def add(pipe: redis.client.Pipeline, kind: str, data: dict[str, Any]) -> None:
+    pipe.xadd(STREAM, {"k": kind, "d": json.dumps(data, default=_encode)})
+
+
+def add_call(pipe: redis.client.Pipeline, row: dict[str, Any]) -> None:
+    """The call-log row (``calls.start_call``'s values); a retried webhook's copy is ignored."""
+    add(pipe, "call", row)
+
+
+def add_note(pipe: redis.client.Pipeline, call_sid: str, **fields: object) -> None:
+    unknown = set(fields) - NOTE_FIELDS
+    if unknown:
+        raise ValueError(f"not a note field: {sorted(unknown)}")
+    add(pipe, "note", {"call_sid": call_sid, "fields": fields})
+
+
+def add_turns(
+    pipe: redis.client.Pipeline,
+    call_sid: str,
+    clinic_id: str,
+    lines: Iterable[tuple[str, str, dict[str, Any] | None]],
+    at: datetime,
+    retention_until: date,
+    seq: int | None = None,
+) -> None:
+    """Transcript lines, numbered on apply after what is stored (or from ``seq``: the
+    opening line is 0, so a retried incoming webhook cannot add a second one)."""
+    add(
+        pipe,
+        "turns",
+        {
+            "call_sid": call_sid,
+            "clinic_id": clinic_id,
+            "lines": [list(line) for line in lines],
+            "at": at,
+            "retention_until": retention_until,
+            "seq": seq,
+        },
+    )
+
+
+def appended(services: Services) -> None:
+    """After a pipeline with journal entries ran: in inline mode (tests, single-process
+    tools) apply them now, so the next read sees them; else the drainer will. Either way a
+    database that is down leaves them queued, and the webhook answers regardless."""
+    if services.settings.journal == "inline":
+        settle_or_log(services)
+
+
+# -- applying ------------------------------------------------------------------------------
+
+
+def pending(services: Services) -> int:
+    """Entries not yet applied (and not yet trimmed). Raises JournalUnavailable."""
+    try:
+        return int(services.redis.xlen(STREAM))
+    except redis.RedisError as exc:
+        raise JournalUnavailable(type(exc).__name__) from None
+
+
+def settle(services: Services) -> int:
+    """Apply every entry appended before this call. Returns how many this call applied.
+
+    Raises JournalUnavailable when Redis or the database cannot be reached; what was
+    not applied stays in the stream for the next try.
+    """
+    try:
+        newest = services.redis.xrevrange(STREAM, count=1)
+    except redis.RedisError as exc:
+        raise JournalUnavailable(type(exc).__name__) from None
+    if not newest:
+        return 0
+    end = _sid(newest[0][0])
+    applied = 0
+    while True:
+        count, last = _apply_batch(services, end)
+        applied += count
+        # Nothing left before `end` (or it went missing from the stream): settled.
+        if count == 0 or last is None or _key(last) >= _key(end):
+            return applied
+
+
+def settle_or_log(services: Services) -> None:
+    """settle(), for a path that must go on regardless: it then works with what is stored,
+    and the drainer applies the rest when Redis and the database answer again."""
+    try:
+        settle(services)
+    except JournalUnavailable as exc:
+        log.error("call journal not applied", extra={"error": str(exc)})
+
+
+def _apply_batch(services: Services, end: str) -> tuple[int, str | None]:
+    """One transaction: lock the mark, read entries after it up to `end`, apply, advance."""
+    try:
+        with services.db.session() as session:
+            conn = session.connection()
+            marks = JournalMark.__table__
+            # An UPDATE first: it takes the row lock (PostgreSQL) or the write lock (SQLite)
+            # before the mark is read, so two appliers never apply the same entries.
+            lock = update(marks).where(marks.c.name == MARK).values(last_id=marks.c.last_id)
+            if not conn.execute(lock).rowcount:  # no mark yet (a database emptied by hand)
+                conn.execute(_insert_ignore(JournalMark, conn.dialect.name, ("name",)), _START)
+                conn.execute(lock)
+            mark = conn.execute(select(marks.c.last_id).where(marks.c.name == MARK)).scalar_one()
+            if _key(mark) >= _key(end):
+                return 0, mark
+            try:
+                entries = services.redis.xrange(STREAM, min="(" + mark, max=end, count=BATCH)
+            except redis.RedisError as exc:
+                raise JournalUnavailable(type(exc).__name__) from None
+            if not entries:
+                return 0, mark
+            _apply(conn, [(_sid(i), fields) for i, fields in entries])
+            last = _sid(entries[-1][0])
+            conn.execute(update(marks).where(marks.c.name == MARK).values(last_id=last))
+    except JournalUnavailable:
+        raise
+    except Exception as exc:  # the database: entries stay in the stream for the next try
+        raise JournalUnavailable(type(exc).__name__) from exc
+    # Trim what is applied (MINID keeps ids >= its argument): XLEN 0 means settled. If this
+    # fails, the next trim takes them; the mark already says they are applied.
+    with contextlib.suppress(redis.RedisError):
+        services.redis.xtrim(STREAM, minid=_successor(last))
+    return len(entries), last
+
+
+def _apply(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> None:
+    """Rows first, then notes and transcript lines in stream order: per call, the order the
+    webhooks appended them in (a note never lands before its row)."""
+    rows: list[dict[str, Any]] = []
+    notes: list[tuple[str, dict[str, Any]]] = []
+    turns: list[dict[str, Any]] = []
+    for entry_id, fields in entries:
+        try:
+            kind = fields[b"k"].decode()
+            data = json.loads(fields[b"d"])
+        except (KeyError, UnicodeDecodeError, ValueError):
+            log.error("journal entry unreadable; skipped", extra={"entry": entry_id})
+            continue
+        if kind == "call":
+            rows.append(_decoded(data))
+        elif kind == "note":
+            notes.append((data["call_sid"], _note_fields(data["fields"])))
+        elif kind == "turns":
+            turns.append(data)
+        else:
+            log.error("journal entry of unknown kind; skipped", extra={"entry": entry_id})
+    if rows:
+        conn.execute(_insert_ignore(Call, conn.dialect.name, ("call_sid",)), rows)
+    table = Call.__table__
+    for call_sid, values in notes:
+        if values:
+            conn.execute(table.update().where(table.c.call_sid == call_sid).values(**values))
+    if turns:
+        _apply_turns(conn, turns)
+
+
+def apply_now(services: Services, pipe_entries: list[tuple[str, dict[str, Any]]]) -> None:
+    """Redis is down: write these entries straight to the database, in order, so nothing a
+    caller said is lost. Raises what the database raises."""
+    encoded = [
+        (f"0-{n}", {b"k": kind.encode(), b"d": json.dumps(data, default=_encode).encode()})
+        for n, (kind, data) in enumerate(pipe_entries)
+    ]
+    with services.db.session() as session:
+        _apply(session.connection(), encoded)
+
+
+def _apply_turns(conn: Connection, batches: list[dict[str, Any]]) -> None:
+    turns = CallTurn.__table__
+    sids = sorted({b["call_sid"] for b in batches if b.get("seq") is None})
+    stored: dict[str, int] = {}
+    if sids:
+        query = (
+            select(turns.c.call_sid, func.max(turns.c.seq))
+            .where(turns.c.call_sid.in_(sids))
+            .group_by(turns.c.call_sid)
+        )
+        stored = {sid: int(top) for sid, top in conn.execute(query)}
+    rows: list[dict[str, Any]] = []
+    for batch in batches:
+        sid = batch["call_sid"]
+        fixed = batch.get("seq")
+        at = datetime.fromisoformat(batch["at"])
+        keep = date.fromisoformat(batch["retention_until"])
+        for n, (role, text, meta) in enumerate(batch["lines"]):
+            seq = int(fixed) + n if fixed is not None else stored.get(sid, 0) + 1
+            stored[sid] = max(stored.get(sid, 0), seq)
+            rows.append(
+                {
+                    "call_sid": sid,
+                    "clinic_id": batch["clinic_id"],
+                    "seq": seq,
+                    "role": role,
+                    "text": text,
+                    "meta": meta,
+                    "created_at": at,
+                    "data_category": "transcript",
+                    "retention_until": keep,
+                }
+            )
+    conn.execute(_insert_ignore(CallTurn, conn.dialect.name, ("call_sid", "seq")), rows)
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for name in _DATETIMES & out.keys():
+        if out[name] is not None:
+            out[name] = datetime.fromisoformat(out[name])
+    out["retention_until"] = date.fromisoformat(out["retention_until"])
+    return out
+
+
+def _note_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k in NOTE_FIELDS}
+
+
+@cache
+def _insert_ignore(model: type, dialect: str, keys: tuple[str, ...]) -> Insert:
+    table = model.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+# -- stream ids ----------------------------------------------------------------------------
+
+
+def _sid(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _successor(entry_id: str) -> str:
+    ms, seq = _key(entry_id)
+    return f"{ms}-{seq + 1}"
+
+
+# -- the drainer ---------------------------------------------------------------------------
+
+
+class Drainer:
+    """A daemon thread applying the journal every `interval` seconds while there is any."""
+
+    def __init__(self, services: Services, interval: float = 0.2) -> None:
+        self.services = services
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="journal-drainer", daemon=True)
+        self._failing = False
+
+    def start(self) -> Drainer:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.drain_once()
+
+    def drain_once(self) -> int:
+        try:
+            if pending(self.services) == 0:
+                return 0
+            applied = settle(self.services)
+        except JournalUnavailable as exc:
+            if not self._failing:  # once per outage, not five times a second
+                log.error("journal not applied; will retry", extra={"error": str(exc)})
+            self._failing = True
+            return 0
+        if self._failing:
+            log.info("journal applying again")
+        self._failing = False
+        return applied
+
+
+_drainer_lock = threading.Lock()
+_drainers: dict[tuple[int, int], Drainer] = {}
+
+
+def start_drainer(services: Services) -> Drainer | None:
+    """One drainer per Services in this process (gunicorn workers each get their own)."""
+    if services.settings.journal != "background":
+        return None
+    # Keyed by pid too: a thread started before a fork (gunicorn --preload) does not exist
+    # in the child, which must start its own.
+    key = (os.getpid(), id(services))
+    with _drainer_lock:
+        found = _drainers.get(key)
+        if found is None:
+            found = _drainers[key] = Drainer(services).start()
+        return found
