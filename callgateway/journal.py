@@ -34,6 +34,7 @@ import redis
 from sqlalchemy import Insert, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DataError, IntegrityError
 
 from callgateway.db.models import Call, CallTurn, JournalMark
 from callgateway.wiring import Services
@@ -66,9 +67,30 @@ def add(pipe: redis.client.Pipeline, kind: str, data: dict[str, Any]) -> None:
     pipe.xadd(STREAM, {"k": kind, "d": json.dumps(data, default=_encode)})
 
 
-def add_call(pipe: redis.client.Pipeline, row: dict[str, Any]) -> None:
-    """The call-log row (``calls.start_call``'s values); a retried webhook's copy is ignored."""
-    add(pipe, "call", row)
+def turns(
+    lines: Iterable[tuple[str, str, dict[str, Any] | None]],
+    clinic_id: str,
+    at: datetime,
+    retention_until: date,
+    seq: int | None = None,
+) -> dict[str, Any]:
+    """Transcript lines, numbered on apply after what is stored (or from ``seq``: the
+    opening line is 0, so a retried incoming webhook cannot add a second one)."""
+    return {
+        "clinic_id": clinic_id,
+        "lines": [list(line) for line in lines],
+        "at": at,
+        "retention_until": retention_until,
+        "seq": seq,
+    }
+
+
+def add_call(
+    pipe: redis.client.Pipeline, row: dict[str, Any], opening: dict[str, Any] | None = None
+) -> None:
+    """The call-log row (``calls.start_values``), with its first transcript lines if any;
+    a retried webhook's copy is ignored."""
+    add(pipe, "call", {"row": row, "turns": opening})
 
 
 def add_note(pipe: redis.client.Pipeline, call_sid: str, **fields: object) -> None:
@@ -78,29 +100,8 @@ def add_note(pipe: redis.client.Pipeline, call_sid: str, **fields: object) -> No
     add(pipe, "note", {"call_sid": call_sid, "fields": fields})
 
 
-def add_turns(
-    pipe: redis.client.Pipeline,
-    call_sid: str,
-    clinic_id: str,
-    lines: Iterable[tuple[str, str, dict[str, Any] | None]],
-    at: datetime,
-    retention_until: date,
-    seq: int | None = None,
-) -> None:
-    """Transcript lines, numbered on apply after what is stored (or from ``seq``: the
-    opening line is 0, so a retried incoming webhook cannot add a second one)."""
-    add(
-        pipe,
-        "turns",
-        {
-            "call_sid": call_sid,
-            "clinic_id": clinic_id,
-            "lines": [list(line) for line in lines],
-            "at": at,
-            "retention_until": retention_until,
-            "seq": seq,
-        },
-    )
+def add_turns(pipe: redis.client.Pipeline, call_sid: str, lines: dict[str, Any]) -> None:
+    add(pipe, "turns", {"call_sid": call_sid, **lines})
 
 
 def appended(services: Services) -> None:
@@ -174,7 +175,12 @@ def _apply_batch(services: Services, end: str) -> tuple[int, str | None]:
                 raise JournalUnavailable(type(exc).__name__) from None
             if not entries:
                 return 0, mark
-            _apply(conn, [(_sid(i), fields) for i, fields in entries])
+            decoded = [(_sid(i), fields) for i, fields in entries]
+            try:
+                with conn.begin_nested():
+                    _apply(conn, decoded)
+            except (IntegrityError, DataError):
+                _apply_one_by_one(conn, decoded)
             last = _sid(entries[-1][0])
             conn.execute(update(marks).where(marks.c.name == MARK).values(last_id=last))
     except JournalUnavailable:
@@ -188,6 +194,21 @@ def _apply_batch(services: Services, end: str) -> tuple[int, str | None]:
     return len(entries), last
 
 
+def _apply_one_by_one(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> None:
+    """The batch held an entry the database refuses (a value too long for its column, say):
+    apply each on its own, so that one entry is skipped and logged instead of stalling the
+    journal for every call after it."""
+    for entry in entries:
+        try:
+            with conn.begin_nested():
+                _apply(conn, [entry])
+        except (IntegrityError, DataError) as exc:
+            log.error(
+                "journal entry refused by the database; skipped",
+                extra={"entry": entry[0], "error": type(exc).__name__},
+            )
+
+
 def _apply(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> None:
     """Rows first, then notes and transcript lines in stream order: per call, the order the
     webhooks appended them in (a note never lands before its row)."""
@@ -198,17 +219,20 @@ def _apply(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> N
         try:
             kind = fields[b"k"].decode()
             data = json.loads(fields[b"d"])
-        except (KeyError, UnicodeDecodeError, ValueError):
+            if kind == "call":
+                row = _decoded(data["row"])
+                if data.get("turns"):
+                    turns.append({"call_sid": row["call_sid"], **data["turns"]})
+                rows.append(row)
+            elif kind == "note":
+                notes.append((str(data["call_sid"]), _note_fields(data["fields"])))
+            elif kind == "turns":
+                turns.append(_checked_turns(data))
+            else:
+                raise ValueError(kind)
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError):
+            # Never written by this code; skipping it must not stall every entry after it.
             log.error("journal entry unreadable; skipped", extra={"entry": entry_id})
-            continue
-        if kind == "call":
-            rows.append(_decoded(data))
-        elif kind == "note":
-            notes.append((data["call_sid"], _note_fields(data["fields"])))
-        elif kind == "turns":
-            turns.append(data)
-        else:
-            log.error("journal entry of unknown kind; skipped", extra={"entry": entry_id})
     if rows:
         conn.execute(_insert_ignore(Call, conn.dialect.name, ("call_sid",)), rows)
     table = Call.__table__
@@ -273,6 +297,14 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
             out[name] = datetime.fromisoformat(out[name])
     out["retention_until"] = date.fromisoformat(out["retention_until"])
     return out
+
+
+def _checked_turns(data: dict[str, Any]) -> dict[str, Any]:
+    datetime.fromisoformat(data["at"])
+    date.fromisoformat(data["retention_until"])
+    if not isinstance(data["lines"], list) or not isinstance(data["call_sid"], str):
+        raise TypeError("turns")
+    return data
 
 
 def _note_fields(fields: dict[str, Any]) -> dict[str, Any]:

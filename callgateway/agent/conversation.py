@@ -59,12 +59,12 @@ def agent_for(services: Services, clinic: Clinic) -> Agent:
     return _RULES
 
 
-def _new_state(call: Call, clinic: Clinic) -> dict[str, object]:
+def _new_state(cli: str, called: str, clinic: Clinic) -> dict[str, object]:
     return {
         "clinic_id": clinic.id,
-        "called": call.called,
+        "called": called,
         # What a turn needs of the call-log row, so that a turn reads no database row.
-        "call": {"cli": call.cli, "called": call.called, "clinic_id": clinic.id},
+        "call": {"cli": cli, "called": called, "clinic_id": clinic.id},
         "stage": "start",
         "misses": 0,
         "last_prompt": OPENING,
@@ -131,25 +131,25 @@ def begin(
     whose row exists (after the recording announcement). False when Redis can't take it:
     nothing was written, and the caller goes to a person.
     """
-    if row is not None:
-        call = Call(**row)
-    assert call is not None, "begin() needs the call's row or the call"
     now = services.clock()
-    pipe = services.redis.pipeline(transaction=True)
-    callstate.save(pipe, call.call_sid, _new_state(call, clinic))
-    if row is not None:
-        journal.add_call(pipe, {**row, "handled_by": "ai"})
-    else:
-        journal.add_note(pipe, call.call_sid, handled_by="ai")
-    journal.add_turns(
-        pipe,
-        call.call_sid,
-        clinic.id,
+    opening = journal.turns(
         [("agent", OPENING, None)],
+        clinic.id,
         now,
         retention_until(services.config, clinic, "transcript", now),
         seq=0,
     )
+    pipe = services.redis.pipeline(transaction=True)
+    if row is not None:  # no ORM object on this path: the row's values are enough
+        call_sid = str(row["call_sid"])
+        callstate.save(pipe, call_sid, _new_state(str(row["cli"]), str(row["called"]), clinic))
+        journal.add_call(pipe, {**row, "handled_by": "ai"}, opening)
+    else:
+        assert call is not None, "begin() needs the call's row or the call"
+        call_sid = call.call_sid
+        callstate.save(pipe, call_sid, _new_state(call.cli, call.called, clinic))
+        journal.add_note(pipe, call_sid, handled_by="ai")
+        journal.add_turns(pipe, call_sid, opening)
     try:
         pipe.execute()
     except redis.RedisError:
@@ -213,7 +213,7 @@ def turn(services: Services, event: TurnEvent) -> str:
         return str(resp)
 
     if not state or state.get("clinic_id") != clinic.id:
-        state = _new_state(call, clinic)  # expired or never started: begin afresh
+        state = _new_state(call.cli, call.called, clinic)  # expired or never started
     assert state is not None
     heard = Heard(event.speech.strip(), event.confidence, event.digits.strip())
     convo = _conversation(services, call, clinic, state)
@@ -247,7 +247,7 @@ def _record(
         callstate.save(pipe, call_sid, state)
     else:
         callstate.drop(pipe, call_sid)
-    journal.add_turns(pipe, call_sid, clinic.id, convo.events, convo.now, keep)
+    journal.add_turns(pipe, call_sid, journal.turns(convo.events, clinic.id, convo.now, keep))
     if reply.outcome:
         journal.add_note(pipe, call_sid, outcome=reply.outcome, handled_by="ai")
     try:
@@ -269,19 +269,8 @@ def _record_without_redis(
     reply: Reply,
     keep: date,
 ) -> None:
-    entries: list[tuple[str, dict[str, Any]]] = [
-        (
-            "turns",
-            {
-                "call_sid": call_sid,
-                "clinic_id": clinic.id,
-                "lines": [list(e) for e in convo.events],
-                "at": convo.now,
-                "retention_until": keep,
-                "seq": None,
-            },
-        )
-    ]
+    lines = journal.turns(convo.events, clinic.id, convo.now, keep)
+    entries: list[tuple[str, dict[str, Any]]] = [("turns", {"call_sid": call_sid, **lines})]
     if reply.outcome:
         fields = {"outcome": reply.outcome, "handled_by": "ai"}
         entries.append(("note", {"call_sid": call_sid, "fields": fields}))

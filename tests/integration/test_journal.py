@@ -62,9 +62,9 @@ def test_ai_call_answers_from_redis_and_its_row_lands_when_the_journal_is_applie
     body = tw.call(call_sid, to=CLINIC_EU).get_data(as_text=True)
     assert "<Gather" in body  # the agent answers at once
     assert rows(svc) == []  # no database write on the webhook
-    assert journal.pending(svc) == 2  # the row and the opening line, queued
+    assert journal.pending(svc) == 1  # the row with its opening line, queued
 
-    assert journal.settle(svc) == 2
+    assert journal.settle(svc) == 1
     (row,) = rows(svc)
     assert (row.call_sid, row.clinic_id, row.cli, row.handled_by) == (
         call_sid,
@@ -161,7 +161,10 @@ def test_the_drainer_thread_applies_the_journal_by_itself(tw: TwilioSim, svc: Se
 def test_an_unreadable_entry_is_skipped_and_does_not_block_the_rest(
     tw: TwilioSim, svc: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
-    svc.redis.xadd(journal.STREAM, {"k": "call", "d": "{not json"})
+    for junk in ("{not json", '{"row": {}}', '{"nothing": 1}', "[]"):
+        svc.redis.xadd(journal.STREAM, {"k": "call", "d": junk})
+    svc.redis.xadd(journal.STREAM, {"k": "turns", "d": '{"call_sid": 1}'})
+    svc.redis.xadd(journal.STREAM, {"k": "mystery", "d": "{}"})
     call_sid = sid("CA")
     tw.call(call_sid, to=CLINIC_EU)
     journal.settle(svc)
@@ -210,7 +213,7 @@ def test_rights_erase_refuses_while_the_journal_cannot_be_applied(
         with pytest.raises(rights.RightsError, match="journal"):
             rights.erase(svc, PATIENT, "spree-hausarzt", actor="test")
     # Redis back: the call the journal held is still there to be applied, then erased.
-    assert journal.settle(svc) == 2
+    assert journal.settle(svc) == 1
     assert [r.cli for r in rows(svc)] == [PATIENT]
 
 
@@ -223,5 +226,24 @@ def test_journal_drain_command_applies_and_reports(tw: TwilioSim, svc: Services)
     )
     done = run_cli(["journal", "drain"], env)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"applied": 2, "pending": 0}
+    assert json.loads(done.stdout) == {"applied": 1, "pending": 0}
     assert len(rows(svc)) == 1
+
+
+def test_an_entry_the_database_refuses_is_skipped_and_the_rest_still_land(
+    tw: TwilioSim, svc: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = sid("CA"), sid("CA")
+    tw.call(first, to=CLINIC_EU)
+    ((_, fields),) = svc.redis.xrange(journal.STREAM)
+    data = json.loads(fields[b"d"])
+    data["row"].update(call_sid=sid("CA"), outcome="x" * 500)  # longer than its column
+    svc.redis.xadd(journal.STREAM, {"k": "call", "d": json.dumps(data)})
+    tw.call(second, to=CLINIC_EU)
+    journal.settle(svc)
+    landed = {r.call_sid for r in rows(svc)}
+    assert {first, second} <= landed
+    if svc.db.engine.dialect.name == "postgresql":  # SQLite does not enforce lengths
+        assert len(landed) == 2
+        assert "journal entry refused by the database; skipped" in caplog.text
+    assert journal.pending(svc) == 0
