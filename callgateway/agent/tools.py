@@ -20,11 +20,12 @@ from callgateway import outbox
 from callgateway.booking import appointments
 from callgateway.booking.dates import When, parse_when, say_date, say_when, widen
 from callgateway.booking.slots import (
+    Slot,
     day_bounds,
-    free_slots,
+    free_slots_among,
     is_closed_day,
     pick_offers,
-    taken_blocks,
+    taken_block_numbers,
 )
 from callgateway.config import AppointmentType, Clinic
 from callgateway.db.models import Appointment
@@ -140,13 +141,29 @@ class Tools:
         types = self.clinic.appointment_types
         return types[0] if len(types) == 1 else None
 
-    def slots_for(self, kind: AppointmentType, when: When) -> list[Any]:
+    def slots_for(self, kind: AppointmentType, when: When) -> list[Slot]:
+        return self._slots_for(kind, when)[0]
+
+    def _slots_for(
+        self, kind: AppointmentType, when: When, wider: When | None = None
+    ) -> tuple[list[Slot], bool]:
+        """Free slots in `when`; if there are none and `wider` is given, those in `wider`
+        (which starts on the same day), read in the same session. Returns (slots, widened)."""
         start, end = day_bounds(self.clinic, when.first_day, when.last_day)
         with self.services.db.session() as session:
-            taken = taken_blocks(session, self.clinic.id, start, end)
+            taken = taken_block_numbers(session, self.clinic.id, start, end)
+            slots = self._free(kind, when, taken)
+            if slots or wider is None:
+                return slots, False
+            _, wider_end = day_bounds(self.clinic, wider.first_day, wider.last_day)
+            if wider_end > end:  # what is held in the days `when` did not cover
+                taken |= taken_block_numbers(session, self.clinic.id, end, wider_end)
+        return self._free(kind, wider, taken), True
+
+    def _free(self, kind: AppointmentType, when: When, taken: set[int]) -> list[Slot]:
         # Offers come from the first free times (or one named day): a few dozen suffice.
         limit = 500 if when.at is not None else 48
-        return free_slots(self.clinic, kind, when, self.now, taken, limit=limit)
+        return free_slots_among(self.clinic, kind, when, self.now, taken, limit=limit)
 
     def find_slots(self, args: FindSlotsArgs) -> dict[str, Any]:
         kind = self.appointment_type(args.appointment_type)
@@ -171,15 +188,14 @@ class Tools:
         return result
 
     def _search(self, kind: AppointmentType, when: When) -> dict[str, Any]:
-        slots = self.slots_for(kind, when)
+        slots, widened = self._slots_for(kind, when, widen(when))
         result: dict[str, Any] = {"ok": True, "appointment_type": kind.id}
         if when.named_day:
             closed = [d for d in when.days if is_closed_day(self.clinic, d)]
             if closed and len(closed) == len(when.days):
                 result["closed"] = [say_date(d, self.clinic.language) for d in closed]
-        if not slots:
+        if widened:
             result["nothing_in_window"] = True
-            slots = self.slots_for(kind, widen(when))
         offers = pick_offers(self.clinic, slots, when)
         self.state["offers"] = [{"start": s.start.isoformat(), "type_id": kind.id} for s in offers]
         self.state["type_id"] = kind.id

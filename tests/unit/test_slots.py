@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -161,3 +162,116 @@ def test_block_helpers() -> None:
     assert local_to_utc(clinic(), date(2026, 7, 1), time(9, 0)) == datetime(
         2026, 7, 1, 8, 0, tzinfo=UTC
     )
+
+
+# --- The fast paths give the same answers ------------------------------------------------
+
+
+def _walk(
+    c: Clinic, kind: AppointmentType, when: When, now: datetime, taken: set[datetime], limit: int
+) -> list[tuple[datetime, datetime]]:
+    """The slot search written plainly (aware datetimes, block by block): the oracle."""
+    duration = timedelta(minutes=kind.minutes)
+    not_before = now + timedelta(minutes=c.min_lead_minutes)
+    out: list[tuple[datetime, datetime]] = []
+    for d in when.days:
+        if d in c.closed_dates:
+            continue
+        for opens, closes in c.opening_hours(d.weekday()):
+            last_start = local_to_utc(c, d, closes) - duration
+            if when.latest is not None:
+                last_start = min(last_start, local_to_utc(c, d, when.latest) - BLOCK)
+            at = ceil_block(max(local_to_utc(c, d, max(opens, when.earliest or opens)), not_before))
+            while at <= last_start:
+                if not set(blocks(at, at + duration)) & taken:
+                    out.append((at, at + duration))
+                    if len(out) >= limit:
+                        return out
+                at += BLOCK
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_block_number_search_matches_the_plain_walk(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    zones = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"]
+    hours = ["08:00-18:00", "08:00-12:00,14:00-18:00", "00:00-04:00", "01:00-03:30"]
+    found = 0
+    for _ in range(40):
+        c = clinic(
+            rng.choice(zones),
+            hours={d: rng.choice(hours) for d in ("mon", "tue", "sat", "sun")},
+            min_lead_minutes=rng.choice([0, 7, 60]),
+            closed_dates=[str(date(2026, 10, 26))],
+        )
+        kind = AppointmentType(id="k", name="K", minutes=rng.choice([5, 15, 20, 45, 90]))
+        first = rng.choice([date(2026, 3, 29), date(2026, 10, 25), date(2026, 11, 1)])
+        when = When(
+            first,
+            first + timedelta(days=rng.choice([0, 1, 9])),
+            earliest=rng.choice([None, time(1, 10), time(12)]),
+            latest=rng.choice([None, time(2, 30), time(17)]),
+            named_day=True,
+        )
+        now = datetime.combine(first, time(rng.randint(0, 23), rng.choice([0, 7])), tzinfo=UTC)
+        grid = [datetime.combine(first, time(0), tzinfo=UTC) + n * BLOCK for n in range(-96, 1200)]
+        taken = set(rng.sample(grid, rng.choice([0, 100, 900])))
+        taken.add(now + timedelta(minutes=1, microseconds=1))  # off the grid: holds nothing
+        limit = rng.choice([3, 48, 500])
+        got = free_slots(c, kind, when, now, taken, limit)
+        assert [(s.start, s.end) for s in got] == _walk(c, kind, when, now, taken, limit)
+        assert all(s.start.tzinfo is UTC for s in got)
+        found += bool(got)
+    assert found > 5
+
+
+def test_taken_block_numbers_read_the_holds_of_the_clinic_and_window(sqlite_url: str) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from callgateway.booking import slots
+    from callgateway.db.models import Appointment, SlotHold
+
+    start = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    engine = create_engine(sqlite_url)
+    with Session(engine) as s:
+        holds = [
+            ("c", start - BLOCK),  # before the window
+            ("c", start),
+            ("c", start + 3 * BLOCK),
+            ("c", start + 5 * BLOCK + timedelta(microseconds=1)),  # off the grid
+            ("other", start + 4 * BLOCK),
+            ("c", start + 8 * BLOCK),  # the window's end is exclusive
+        ]
+        for i, (clinic_id, at) in enumerate(holds):
+            a = Appointment(
+                ref=f"REF{i:03d}", clinic_id=clinic_id, phone="+447700900123", type_id="short",
+                starts_at=at, ends_at=at + BLOCK, status="booked", source="ai", created_at=start,
+                updated_at=start, data_category="appointment", retention_until=date(2030, 1, 1),
+            )  # fmt: skip
+            s.add(a)
+            s.flush()
+            s.add(SlotHold(clinic_id=clinic_id, block_start=at, appointment_id=a.id))
+        s.commit()
+        expected = {start, start + 3 * BLOCK}
+        for _ in range(2):  # the second read uses the remembered numbers
+            numbers = slots.taken_block_numbers(
+                s, "c", start + timedelta(minutes=7), start + 8 * BLOCK
+            )
+            assert {slots.block_start(n) for n in numbers} == expected
+            assert slots.taken_blocks(s, "c", start, start + 8 * BLOCK) == expected
+        slots._STORED_NUMBERS.clear()
+        assert slots.taken_blocks(s, "c", start, start + 8 * BLOCK) == expected
+    engine.dispose()
+
+
+def test_block_numbers() -> None:
+    from callgateway.booking.slots import block_number, block_start
+
+    at = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
+    assert block_start(block_number(at) or 0) == at
+    assert block_number(at.astimezone(ZoneInfo("Asia/Kathmandu"))) == block_number(at)
+    assert block_number(at + timedelta(minutes=1)) is None
+    assert block_number(at + timedelta(microseconds=1)) is None
