@@ -9,6 +9,8 @@ clinic is open in the afternoon), parts of the day, week ranges and "the next fr
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -183,10 +185,76 @@ def _week_range(phrase: str, today: date) -> tuple[date, date]:
     return today, monday + timedelta(6)
 
 
+# --- The day dateparser finds, once per phrase and local date ------------------------------
+#
+# dateparser takes about a millisecond a phrase, and callers say the same few phrases
+# ("next tuesday", "tomorrow"). What it finds depends on the text and the clinic's local
+# now. When every word is a calendar word (weekdays, months, day numbers, counts of days,
+# weeks or months, today, tomorrow) or one dateparser does not know at all, nothing in the
+# text can carry a time of day or a timezone, so the answer depends on the local date only:
+# it is kept per (text, local date). Anything else ("in 2 hours", "now", "tonight", "10:30",
+# "bst", "i'm" whose "m" is a minute) goes to dateparser every time.
+# tests/unit/test_dates_speed.py checks both word lists against dateparser's own data.
+_MONTH_NAMES = frozenset(_MONTHS.split("|"))
+_COUNTED = frozenset({"day", "days", "week", "weeks", "month", "months"})
+_BEFORE_COUNT = _COUNTED | _MONTH_NAMES
+_CALENDAR_WORDS = frozenset(
+    {"today", "tomorrow", "next", "this", "on", "the", "of", "in", "a", "an", "and"}
+).union(_WEEKDAYS, _MONTH_NAMES, _COUNTED)
+_UNKNOWN_TO_DATEPARSER = frozenset(
+    {
+        "i", "i'd", "id", "me", "us", "you", "please", "can", "could", "would", "like",
+        "to", "come", "see", "for", "book", "appointment", "maybe", "perhaps", "yes", "yeah",
+        "ok", "okay", "um", "uh", "erm", "er", "how", "what", "is", "it", "that", "be", "do",
+        "have", "possible", "then", "actually", "instead", "so", "well", "any", "free",
+        "good", "great", "fine", "or", "if",
+    }
+)  # fmt: skip
+_DAY_NUMBER = re.compile(r"\d{1,2}(?:st|nd|rd|th)")
+_COUNT = re.compile(r"\d{1,2}")
+_SEEN_DAYS: OrderedDict[tuple[str, date], date | None] = OrderedDict()
+_SEEN_DAYS_MAX = 512
+_SEEN_DAYS_LOCK = threading.Lock()
+
+
+def _calendar_only(text: str) -> bool:
+    """True when the day `text` names cannot depend on the time of day (see above)."""
+    words = text.split()
+    for i, word in enumerate(words):
+        if word in _CALENDAR_WORDS or word in _UNKNOWN_TO_DATEPARSER:
+            continue
+        if _DAY_NUMBER.fullmatch(word):
+            continue
+        # A number only as a count or a day beside a month: "in 2 days", "24 november".
+        if _COUNT.fullmatch(word) and (
+            (i + 1 < len(words) and words[i + 1] in _BEFORE_COUNT)
+            or (i > 0 and words[i - 1] in _MONTH_NAMES)
+        ):
+            continue
+        return False
+    return True
+
+
 def _find_day(text: str, today: date, base: datetime) -> date | None:
     """The calendar day named in `text`, via dateparser; None when there is none."""
     if not _DATEISH.search(text):
         return None
+    if not _calendar_only(text):
+        return _parse_day(text, today, base)
+    key = (text, today)
+    with _SEEN_DAYS_LOCK:
+        if key in _SEEN_DAYS:
+            _SEEN_DAYS.move_to_end(key)
+            return _SEEN_DAYS[key]
+    day = _parse_day(text, today, base)
+    with _SEEN_DAYS_LOCK:
+        _SEEN_DAYS[key] = day
+        if len(_SEEN_DAYS) > _SEEN_DAYS_MAX:
+            _SEEN_DAYS.popitem(last=False)
+    return day
+
+
+def _parse_day(text: str, today: date, base: datetime) -> date | None:
     found = _search_dates(
         text,
         {
