@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from callgateway.config import AppointmentType, Clinic
 
+_NOT_KEPT = re.compile(r"[^a-z0-9:.' ]+")
+_SPACES = re.compile(r"\s+")
 
+
+# A turn asks several questions of the same words (emergency? opt-out? person? intent?
+# type? yes or no?): each normalises them, so the last few are kept.
+@lru_cache(maxsize=1024)
 def normalise(text: str) -> str:
     text = text.lower().replace("\u2019", "'").replace("-", " ")
-    text = re.sub(r"[^a-z0-9:.' ]+", " ", text)
-    return re.sub(r"\s+", " ", text).strip().rstrip(".")
+    text = _NOT_KEPT.sub(" ", text)
+    return _SPACES.sub(" ", text).strip().rstrip(".")
 
 
 def _phrases(*items: str) -> re.Pattern[str]:
@@ -144,7 +151,13 @@ def wants_opt_out(text: str) -> bool:
 
 def is_emergency(text: str, phrases: Iterable[str]) -> bool:
     norm = normalise(text)
-    return any(re.search(r"\b" + re.escape(normalise(p)) + r"\b", norm) for p in phrases if p)
+    return any(p.search(norm) for p in _whole_phrases(tuple(phrases)))
+
+
+@lru_cache(maxsize=64)
+def _whole_phrases(phrases: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    """Each configured phrase as a whole-word pattern, compiled once per phrase list."""
+    return tuple(re.compile(r"\b" + re.escape(normalise(p)) + r"\b") for p in phrases if p)
 
 
 def intent(text: str) -> str | None:
@@ -195,13 +208,27 @@ def choice(text: str, count: int) -> int | None:
 def appointment_type(text: str, clinic: Clinic) -> AppointmentType | None:
     """The type the caller named ("initial assessment", "a follow-up")."""
     norm = normalise(text)
-    for kind in clinic.appointment_types:
-        name = normalise(kind.name)
-        if name in norm or normalise(kind.id) in norm.split():
+    kinds = clinic.appointment_types
+    names = _type_names(tuple((kind.id, kind.name) for kind in kinds))
+    said = norm.split()
+    for kind, (name, id_, _words) in zip(kinds, names, strict=True):
+        if name in norm or id_ in said:
             return kind
     # "follow-up" alone for "Follow-up session", "assessment" for "Initial assessment".
-    for kind in clinic.appointment_types:
-        words = [w for w in normalise(kind.name).split() if len(w) > 4]
-        if any(re.search(rf"\b{re.escape(w)}\b", norm) for w in words):
+    for kind, (_name, _id, words) in zip(kinds, names, strict=True):
+        if any(w.search(norm) for w in words):
             return kind
     return None
+
+
+@lru_cache(maxsize=64)
+def _type_names(
+    kinds: tuple[tuple[str, str], ...],
+) -> tuple[tuple[str, str, tuple[re.Pattern[str], ...]], ...]:
+    """Per (id, name): the name and id normalised, and the name's long words as patterns."""
+    out = []
+    for id_, name in kinds:
+        norm = normalise(name)
+        words = [w for w in norm.split() if len(w) > 4]
+        out.append((norm, normalise(id_), tuple(re.compile(rf"\b{re.escape(w)}\b") for w in words)))
+    return tuple(out)

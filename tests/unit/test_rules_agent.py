@@ -70,6 +70,37 @@ def test_emergency_phrases_match_whole_words_case_and_apostrophes() -> None:
     assert not intents.is_emergency("chestnut painting class", phrases)
 
 
+def test_emergency_phrases_follow_the_list_given() -> None:
+    # Patterns are compiled once per phrase list: a changed list (config reload) counts.
+    assert intents.is_emergency("my chest hurts", ["chest hurts"])
+    assert not intents.is_emergency("my chest hurts", ["stroke"])
+    assert not intents.is_emergency("my chest hurts", [])
+    assert not intents.is_emergency("my chest hurts", ["", "stroke"])
+    assert intents.is_emergency("a Stroke", (p for p in ["STROKE"]))
+
+
+def test_appointment_types_are_each_clinics_own() -> None:
+    clinics = load_config(EXAMPLE_CONFIG).clinics
+    uk = next(c for c in clinics if c.id == "riverside-physio")
+    de = next(c for c in clinics if c.id == "spree-hausarzt")
+    for _ in range(2):  # the second round uses the names worked out in the first
+        assert (intents.appointment_type("a follow up", uk) or uk).id == "follow-up"
+        assert intents.appointment_type("an assessment", uk) == uk.appointment_types[0]
+        assert intents.appointment_type("a follow up", de) is None
+        assert (intents.appointment_type("a health check", de) or de).id == "checkup"
+        assert (intents.appointment_type("consult", de) or de).id == "consult"
+    massage = uk.appointment_types[0].model_copy(update={"name": "Sports massage"})
+    renamed = uk.model_copy(update={"appointment_types": [massage]})
+    assert intents.appointment_type("a massage", renamed) == renamed.appointment_types[0]
+    assert intents.appointment_type("an assessment", renamed) is None
+
+
+def test_normalising_is_the_same_every_time() -> None:
+    said = "Can I book a Follow-up, next TUESDAY, please?!"
+    expected = "can i book a follow up next tuesday please"
+    assert intents.normalise(said) == intents.normalise(said) == expected
+
+
 @pytest.mark.parametrize(
     ("said", "first", "last", "window"),
     [
