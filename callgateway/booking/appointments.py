@@ -12,7 +12,7 @@ import secrets
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,10 +58,14 @@ def _retention(config: Config, clinic: Clinic, starts_at: datetime, now: datetim
 def _hold(
     session: Session, clinic_id: str, appointment_id: int, start: datetime, end: datetime
 ) -> None:
-    for block in blocks(start, end):
-        session.add(SlotHold(clinic_id=clinic_id, block_start=block, appointment_id=appointment_id))
+    rows = [
+        {"clinic_id": clinic_id, "block_start": block, "appointment_id": appointment_id}
+        for block in blocks(start, end)
+    ]
     try:
-        session.flush()
+        session.flush()  # anything pending first, as the unit of work did
+        if rows:
+            session.connection().execute(insert(SlotHold.__table__), rows)
     except IntegrityError:
         raise SlotTaken("slot already held") from None
 
