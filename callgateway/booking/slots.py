@@ -188,15 +188,17 @@ def free_slots_among(
             last_start = close_at - duration
             if when.latest is not None:
                 last_start = min(last_start, _utc(day, when.latest, tz) - BLOCK)
-            number = -((_EPOCH - max(first, not_before)) // BLOCK)  # ceil_block
-            last = (last_start - _EPOCH) // BLOCK
-            while number <= last:
-                if busy.isdisjoint(range(number, number + span)):
-                    at = _EPOCH + number * BLOCK
-                    out.append(Slot(at, at + duration, type_id))
-                    if len(out) >= limit:
-                        return out
-                number += 1
+            first_number = -((_EPOCH - max(first, not_before)) // BLOCK)  # ceil_block
+            last_number = (last_start - _EPOCH) // BLOCK
+            for number in range(first_number, last_number + 1):
+                if number in busy or (
+                    span > 1 and not busy.isdisjoint(range(number + 1, number + span))
+                ):
+                    continue
+                at = _EPOCH + number * BLOCK
+                out.append(Slot(at, at + duration, type_id))
+                if len(out) >= limit:
+                    return out
     return out
 
 
