@@ -103,15 +103,20 @@ def warm_up() -> None:
     _search_dates("next tuesday", {})
 
 
+_PUNCTUATION = re.compile(r"[,;!?]")
+_SPACES = re.compile(r"\s+")
+_WEEKDAY_BEFORE_DATE = re.compile(rf"\b(?:{_WEEKDAY}) (?=the \d)")
+
+
 def _normalise(text: str) -> str:
     text = text.lower().replace("\u2019", "'")
-    text = re.sub(r"[,;!?]", " ", text)
-    text = re.sub(r"\s+", " ", text).strip().rstrip(".")
+    text = _PUNCTUATION.sub(" ", text)
+    text = _SPACES.sub(" ", text).strip().rstrip(".")
     if _MONTH_WORD.search(text):
         # "the first of december": ordinal words only mean days next to a month name.
         text = _ORDINAL_WORD.sub(_ordinal_digits, text)
     # "tuesday the 1st": the weekday only repeats the date (and confuses dateparser).
-    return re.sub(rf"\b(?:{_WEEKDAY}) (?=the \d)", "", text)
+    return _WEEKDAY_BEFORE_DATE.sub("", text)
 
 
 def _ordinal_digits(match: re.Match[str]) -> str:
