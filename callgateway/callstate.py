@@ -10,12 +10,16 @@ import redis
 TTL_SECONDS = 4 * 3600
 
 
-def _key(call_sid: str) -> str:
+def key(call_sid: str) -> str:
     return f"call:{call_sid}"
 
 
+def encode(state: dict[str, Any]) -> str:
+    return json.dumps(state, default=str)
+
+
 def load(client: redis.Redis, call_sid: str) -> dict[str, Any]:
-    raw = client.get(_key(call_sid))
+    raw = client.get(key(call_sid))
     return json.loads(raw) if raw else {}
 
 
@@ -24,8 +28,8 @@ Writer = redis.Redis | redis.client.Pipeline
 
 
 def save(client: Writer, call_sid: str, state: dict[str, Any]) -> None:
-    client.set(_key(call_sid), json.dumps(state, default=str), ex=TTL_SECONDS)
+    client.set(key(call_sid), encode(state), ex=TTL_SECONDS)
 
 
 def drop(client: Writer, call_sid: str) -> None:
-    client.delete(_key(call_sid))
+    client.delete(key(call_sid))

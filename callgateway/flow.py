@@ -58,12 +58,17 @@ def incoming_call(services: Services, event: IncomingCall) -> str:
         say(resp, clinic.recording.announcement, clinic)
         resp.redirect(services.url("/twilio/voice/recording/start"), method="POST")
         return str(resp)
-    # Gate first (Redis). When the AI may answer, the call's row goes to the journal in the
-    # same Redis transaction that opens the conversation: no database on this path.
-    decision = may(services, clinic.id, event.cli, "ai_handling")
-    row = calls.start_values(services.config, start, **_gate_fields(decision))
-    if decision.allowed and conversation.begin(services, clinic, row=row):
+    # Gate first. When the AI may answer, the call's row goes to the journal with the live
+    # state: no database on this path. Usually one Redis call does both (a cached state).
+    row = calls.start_values(services.config, start)
+    decision = conversation.open_if_allowed(services, clinic, row)
+    if decision is not None and decision.allowed:
         return conversation.opening(services, clinic)
+    if decision is None:  # the long way: a cache miss, a withheld number, Redis trouble
+        decision = may(services, clinic.id, event.cli, "ai_handling")
+        row.update(_gate_fields(decision))
+        if decision.allowed and conversation.begin(services, clinic, row=row):
+            return conversation.opening(services, clinic)
     with services.db.session() as session:
         call = calls.start_call(session, services.config, start, **_gate_fields(decision))
     _answer(services, call, clinic, resp, decision, opened=False)

@@ -63,8 +63,17 @@ def _encode(value: object) -> str:
     raise TypeError(f"not journal-serialisable: {type(value).__name__}")
 
 
+def encode(data: dict[str, Any]) -> str:
+    return json.dumps(data, default=_encode)
+
+
 def add(pipe: redis.client.Pipeline, kind: str, data: dict[str, Any]) -> None:
-    pipe.xadd(STREAM, {"k": kind, "d": json.dumps(data, default=_encode)})
+    pipe.xadd(STREAM, {"k": kind, "d": encode(data)})
+
+
+def call_entry(row: dict[str, Any], opening: dict[str, Any] | None = None) -> str:
+    """The encoded data of a "call" entry: the call-log row, with its first lines if any."""
+    return encode({"row": row, "turns": opening})
 
 
 def turns(
@@ -90,7 +99,7 @@ def add_call(
 ) -> None:
     """The call-log row (``calls.start_values``), with its first transcript lines if any;
     a retried webhook's copy is ignored."""
-    add(pipe, "call", {"row": row, "turns": opening})
+    pipe.xadd(STREAM, {"k": "call", "d": call_entry(row, opening)})
 
 
 def add_note(pipe: redis.client.Pipeline, call_sid: str, **fields: object) -> None:

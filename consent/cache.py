@@ -48,10 +48,15 @@ def get(services: Services, clinic_id: str, phone: str) -> str | None:
         raw = services.redis.get(key(services, clinic_id, phone))
     except redis.RedisError as exc:
         raise CacheUnavailable(type(exc).__name__) from None
+    return state_from_raw(raw)
+
+
+def state_from_raw(raw: bytes | None) -> str | None:
+    """A cached value's state; None for a miss. Anything unexpected is a miss too: the
+    database answers instead."""
     if raw is None:
         return None
     state = raw.decode(errors="replace").rsplit(":", 1)[0]
-    # Anything unexpected is a miss: the database answers instead.
     return state if state in STATES else None
 
 

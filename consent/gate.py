@@ -86,7 +86,12 @@ def may(services: Services, clinic_id: str, phone: str, action: str) -> Decision
     if not phone or phone == ANONYMOUS:
         # No number to look up and none to reach: the AI may talk, nothing is ever sent.
         return Decision(action == "ai_handling", ANONYMOUS_CALLER)
-    state = state_of(services, clinic_id, phone)
+    return decide(state_of(services, clinic_id, phone))
+
+
+def decide(state: str | None) -> Decision:
+    """The decision for a number whose ledger state is `state` (None: it can't be read).
+    The same for every action: only anonymous callers differ, and they have no state."""
     if state is None:
         return Decision(False, UNAVAILABLE)
     if state == ledger.OPTED_OUT:

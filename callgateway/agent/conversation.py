@@ -25,10 +25,13 @@ from callgateway.agent.rules import HELP, OPENING, RulesAgent
 from callgateway.agent.tools import Tools
 from callgateway.config import Clinic
 from callgateway.db.models import Call
+from callgateway.phone import ANONYMOUS
 from callgateway.retention import retention_until
 from callgateway.twiml import apology_and_hangup, say
 from callgateway.wiring import Services
-from consent.gate import may
+from consent import cache as consent_cache
+from consent.gate import Decision, decide, may
+from consent.ledger import STATES
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +160,76 @@ def begin(
         return False
     journal.appended(services)
     return True
+
+
+# One round trip for the common case of a new AI call: read the caller's cached consent
+# state and, only when it is one of the states that allow the AI (ARGV[1], ARGV[3]), save the
+# live state and journal the call's row as decided for that state (ARGV[2], ARGV[4]).
+# KEYS: consent cache key, live state key, journal stream. ARGV[5] state, ARGV[6] its TTL.
+# Returns the cached value (nil on a miss); the caller derives the same decision from it.
+_OPEN_IF_ALLOWED = """
+local cached = redis.call('GET', KEYS[1])
+if not cached then return false end
+local state = string.match(cached, '^(.*):%d+$')
+local entry = nil
+if state == ARGV[1] then entry = ARGV[2] elseif state == ARGV[3] then entry = ARGV[4] end
+if entry then
+  redis.call('SET', KEYS[2], ARGV[5], 'EX', tonumber(ARGV[6]))
+  redis.call('XADD', KEYS[3], '*', 'k', 'call', 'd', entry)
+end
+return cached
+"""
+
+
+def open_if_allowed(services: Services, clinic: Clinic, row: dict[str, Any]) -> Decision | None:
+    """The gate and `begin()` in one Redis call, for a caller whose consent state is cached.
+
+    The decision is the gate's own (`gate.decide` on the cached state), and the script writes
+    only for states the gate allows, with the row carrying that state's decision. None when
+    it can't answer in one trip (a cache miss, a withheld number, Redis failing): the caller
+    then asks `may()` and `begin()` the long way, which handle every case.
+    """
+    cli = str(row["cli"])
+    if cli == ANONYMOUS or not cli:
+        return None
+    now = services.clock()
+    opening_lines = journal.turns(
+        [("agent", OPENING, None)],
+        clinic.id,
+        now,
+        retention_until(services.config, clinic, "transcript", now),
+        seq=0,
+    )
+    allowing = [s for s in STATES if decide(s).allowed]
+    assert len(allowing) == 2, "the script takes exactly two allowing states"
+    args: list[object] = []
+    for state in allowing:
+        decided = decide(state)
+        fields = {"gate_decision": "allow", "gate_reason": decided.reason, "handled_by": "ai"}
+        args += [state, journal.call_entry({**row, **fields}, opening_lines)]
+    call_sid = str(row["call_sid"])
+    live = callstate.encode(_new_state(cli, str(row["called"]), clinic))
+    script = services.memo.get("open_if_allowed")
+    if script is None:
+        script = services.memo["open_if_allowed"] = services.redis.register_script(_OPEN_IF_ALLOWED)
+    try:
+        cached = script(
+            keys=[
+                consent_cache.key(services, clinic.id, cli),
+                callstate.key(call_sid),
+                journal.STREAM,
+            ],
+            args=[*args, live, callstate.TTL_SECONDS],
+        )
+    except redis.RedisError:
+        return None
+    state = consent_cache.state_from_raw(cached)
+    if state is None:
+        return None
+    decision = decide(state)
+    if decision.allowed:
+        journal.appended(services)
+    return decision
 
 
 def opening(services: Services, clinic: Clinic) -> str:

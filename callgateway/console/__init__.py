@@ -1,9 +1,9 @@
 """The staff console: a Flask blueprint with login, CSRF on every form, and staff pages.
 
-`init_app(app)` wires what the console needs app-wide (login manager, CSRF protection with
-the Twilio blueprint exempt: Twilio cannot send our token, its signature is its proof) and
-registers the blueprint. Pages live in small modules, one per area, each adding views to
-`bp`.
+`init_app(app)` wires what the console needs app-wide (login manager, CSRF protection) and
+registers the blueprint. The Twilio webhooks are a separate app (`callgateway.app`), so
+neither CSRF nor the login session ever touches them: their signature is their proof.
+Pages live in small modules, one per area, each adding views to `bp`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,10 @@ def init_app(app: Flask) -> None:
     from flask_wtf.csrf import CSRFProtect
 
     from callgateway.console import auth, filters
-    from webhooks import bp as twilio_bp
 
     # The token lives as long as the login session; an hour-old page must still submit.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    csrf = CSRFProtect(app)
-    csrf.exempt(twilio_bp)
+    CSRFProtect(app)
     auth.init_login(app)
     filters.register(app)
     _import_pages()
