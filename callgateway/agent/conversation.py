@@ -120,6 +120,13 @@ def gather(services: Services, clinic: Clinic, resp: VoiceResponse, text: str) -
     g.say(text, language=clinic.language)
 
 
+def _opening_lines(services: Services, clinic: Clinic) -> dict[str, Any]:
+    """The agent's first line as transcript row 0 (fixed: a retried webhook adds nothing)."""
+    now = services.clock()
+    keep = retention_until(services.config, clinic, "transcript", now)
+    return journal.turns([("agent", OPENING, None)], clinic.id, now, keep, seq=0)
+
+
 def begin(
     services: Services,
     clinic: Clinic,
@@ -134,14 +141,7 @@ def begin(
     whose row exists (after the recording announcement). False when Redis can't take it:
     nothing was written, and the caller goes to a person.
     """
-    now = services.clock()
-    opening = journal.turns(
-        [("agent", OPENING, None)],
-        clinic.id,
-        now,
-        retention_until(services.config, clinic, "transcript", now),
-        seq=0,
-    )
+    opening = _opening_lines(services, clinic)
     pipe = services.redis.pipeline(transaction=True)
     if row is not None:  # no ORM object on this path: the row's values are enough
         call_sid = str(row["call_sid"])
@@ -192,14 +192,7 @@ def open_if_allowed(services: Services, clinic: Clinic, row: dict[str, Any]) -> 
     cli = str(row["cli"])
     if cli == ANONYMOUS or not cli:
         return None
-    now = services.clock()
-    opening_lines = journal.turns(
-        [("agent", OPENING, None)],
-        clinic.id,
-        now,
-        retention_until(services.config, clinic, "transcript", now),
-        seq=0,
-    )
+    opening_lines = _opening_lines(services, clinic)
     allowing = [s for s in STATES if decide(s).allowed]
     assert len(allowing) == 2, "the script takes exactly two allowing states"
     args: list[object] = []
