@@ -6,7 +6,8 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SessionInterface
 from twilio.request_validator import RequestValidator
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -74,10 +75,18 @@ def webhook_app(app: Flask) -> Flask:
     from webhooks import bp as twilio_bp
 
     hooks = Flask("callgateway.webhooks")
+    hooks.session_interface = _NoSessions()
     hooks.config.update(app.config)
     hooks.extensions.update(app.extensions)
     hooks.register_blueprint(twilio_bp)
     return hooks
+
+
+class _NoSessions(SessionInterface):
+    """Twilio sends no cookies and gets none: Flask's null session, never opened or saved."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
 
 
 def _by_path(webhooks: WSGIApplication, console: WSGIApplication) -> WSGIApplication:

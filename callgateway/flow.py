@@ -61,11 +61,12 @@ def incoming_call(services: Services, event: IncomingCall) -> str:
     # Gate first. When the AI may answer, the call's row goes to the journal with the live
     # state: no database on this path. Usually one Redis call does both (a cached state).
     row = calls.start_values(services.config, start)
-    decision = conversation.open_if_allowed(services, clinic, row)
+    opened = conversation.open_if_allowed(services, clinic, row)
+    decision = opened.decision
     if decision is not None and decision.allowed:
         return conversation.opening(services, clinic)
     if decision is None:  # the long way: a cache miss, a withheld number, Redis trouble
-        decision = may(services, clinic.id, event.cli, "ai_handling")
+        decision = may(services, clinic.id, event.cli, "ai_handling", missed=opened.missed)
         row.update(_gate_fields(decision))
         if decision.allowed and conversation.begin(services, clinic, row=row):
             return conversation.opening(services, clinic)

@@ -72,7 +72,8 @@ def add(pipe: redis.client.Pipeline, kind: str, data: dict[str, Any]) -> None:
 
 
 def call_entry(row: dict[str, Any], opening: dict[str, Any] | None = None) -> str:
-    """The encoded data of a "call" entry: the call-log row, with its first lines if any."""
+    """The encoded data of a "call" entry: the call-log row, with its first lines if any.
+    Its entry may carry an "n" field too: note fields (JSON) merged into the row on apply."""
     return encode({"row": row, "turns": opening})
 
 
@@ -230,6 +231,8 @@ def _apply(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> N
             data = json.loads(fields[b"d"])
             if kind == "call":
                 row = _decoded(data["row"])
+                if b"n" in fields:  # the gate's fields, decided in Redis (open_if_allowed)
+                    row.update(_note_fields(json.loads(fields[b"n"])))
                 if data.get("turns"):
                     turns.append({"call_sid": row["call_sid"], **data["turns"]})
                 rows.append(row)

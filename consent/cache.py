@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 import redis
+from redis.commands.core import Script
 
 from callgateway.phone import subject_hash
 from callgateway.wiring import Services
@@ -64,9 +65,10 @@ def put(services: Services, clinic_id: str, phone: str, snap: Snapshot) -> bool:
     """Write the snapshot unless a newer one is cached. False when Redis failed."""
     try:
         # EVALSHA, loading the script on first use (or after a Redis restart).
-        services.redis.register_script(_PUT_IF_NEWER)(
+        _put_script(services)(
             keys=[key(services, clinic_id, phone)],
             args=[snap.state, snap.version, CACHE_TTL_SECONDS],
+            client=services.redis,
         )
     except redis.RedisError as exc:
         log.warning(
@@ -75,6 +77,15 @@ def put(services: Services, clinic_id: str, phone: str, snap: Snapshot) -> bool:
         )
         return False
     return True
+
+
+def _put_script(services: Services) -> Script:
+    script = services.memo.get("consent_put_if_newer")
+    if script is None:  # one Script per process: it hashes the source once
+        script = services.memo["consent_put_if_newer"] = services.redis.register_script(
+            _PUT_IF_NEWER
+        )
+    return script
 
 
 def forget(services: Services, clinic_id: str, phone: str) -> bool:

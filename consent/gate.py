@@ -48,19 +48,23 @@ class Decision:
 
 def read_snapshot(services: Services, clinic_id: str, phone: str) -> ledger.Snapshot:
     """The ledger's state for the number, from the database. Raises when it cannot be read."""
-    with services.db.session() as session:
+    with services.db.engine.connect() as conn:  # a read: no unit of work to commit
         return ledger.snapshot(
-            session, clinic_id, phone, subject_hash(phone, services.settings.subject_salt)
+            conn, clinic_id, phone, subject_hash(phone, services.settings.subject_salt)
         )
 
 
-def state_of(services: Services, clinic_id: str, phone: str) -> str | None:
-    """Current state, or None when neither the cache nor the database can be read."""
-    try:
-        cached = cache.get(services, clinic_id, phone)
-        redis_up = True
-    except cache.CacheUnavailable:
-        cached, redis_up = None, False
+def state_of(services: Services, clinic_id: str, phone: str, missed: bool = False) -> str | None:
+    """Current state, or None when neither the cache nor the database can be read.
+    `missed`: the caller has just read the cache and found nothing; go to the database."""
+    if missed:
+        cached, redis_up = None, True
+    else:
+        try:
+            cached = cache.get(services, clinic_id, phone)
+            redis_up = True
+        except cache.CacheUnavailable:
+            cached, redis_up = None, False
     if cached is not None:
         return cached
     try:
@@ -77,8 +81,11 @@ def state_of(services: Services, clinic_id: str, phone: str) -> str | None:
     return snap.state
 
 
-def may(services: Services, clinic_id: str, phone: str, action: str) -> Decision:
-    """Allow or deny `action` for `phone` (E.164 or 'anonymous') at `clinic_id`."""
+def may(
+    services: Services, clinic_id: str, phone: str, action: str, missed: bool = False
+) -> Decision:
+    """Allow or deny `action` for `phone` (E.164 or 'anonymous') at `clinic_id`. `missed`:
+    the caller's own cache read (conversation.open_if_allowed) just missed."""
     if action not in ACTIONS:
         raise ValueError(f"unknown gated action {action!r}")
     if services.directory.by_id(clinic_id) is None:
@@ -86,7 +93,7 @@ def may(services: Services, clinic_id: str, phone: str, action: str) -> Decision
     if not phone or phone == ANONYMOUS:
         # No number to look up and none to reach: the AI may talk, nothing is ever sent.
         return Decision(action == "ai_handling", ANONYMOUS_CALLER)
-    return decide(state_of(services, clinic_id, phone))
+    return decide(state_of(services, clinic_id, phone, missed))
 
 
 def decide(state: str | None) -> Decision:

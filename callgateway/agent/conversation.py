@@ -12,6 +12,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from typing import Any
 
 import redis
@@ -164,47 +165,49 @@ def begin(
 
 # One round trip for the common case of a new AI call: read the caller's cached consent
 # state and, only when it is one of the states that allow the AI (ARGV[1], ARGV[3]), save the
-# live state and journal the call's row as decided for that state (ARGV[2], ARGV[4]).
-# KEYS: consent cache key, live state key, journal stream. ARGV[5] state, ARGV[6] its TTL.
-# Returns the cached value (nil on a miss); the caller derives the same decision from it.
+# live state and journal the call's row (ARGV[5]) with that state's gate fields (ARGV[2],
+# ARGV[4]). KEYS: consent cache key, live state key, journal stream. ARGV[6] live state,
+# ARGV[7] its TTL. Returns the cached value (nil on a miss); the caller derives the same
+# decision from it.
 _OPEN_IF_ALLOWED = """
 local cached = redis.call('GET', KEYS[1])
 if not cached then return false end
 local state = string.match(cached, '^(.*):%d+$')
-local entry = nil
-if state == ARGV[1] then entry = ARGV[2] elseif state == ARGV[3] then entry = ARGV[4] end
-if entry then
-  redis.call('SET', KEYS[2], ARGV[5], 'EX', tonumber(ARGV[6]))
-  redis.call('XADD', KEYS[3], '*', 'k', 'call', 'd', entry)
+local gate = nil
+if state == ARGV[1] then gate = ARGV[2] elseif state == ARGV[3] then gate = ARGV[4] end
+if gate then
+  redis.call('SET', KEYS[2], ARGV[6], 'EX', tonumber(ARGV[7]))
+  redis.call('XADD', KEYS[3], '*', 'k', 'call', 'd', ARGV[5], 'n', gate)
 end
 return cached
 """
 
 
-def open_if_allowed(services: Services, clinic: Clinic, row: dict[str, Any]) -> Decision | None:
+@dataclass(frozen=True)
+class Opened:
+    """What `open_if_allowed` found: the gate's decision, or None when it could not decide
+    in one trip; `missed` when that was because the cache had no entry (Redis answered)."""
+
+    decision: Decision | None
+    missed: bool = False
+
+
+def open_if_allowed(services: Services, clinic: Clinic, row: dict[str, Any]) -> Opened:
     """The gate and `begin()` in one Redis call, for a caller whose consent state is cached.
 
     The decision is the gate's own (`gate.decide` on the cached state), and the script writes
-    only for states the gate allows, with the row carrying that state's decision. None when
-    it can't answer in one trip (a cache miss, a withheld number, Redis failing): the caller
+    only for states the gate allows, with the gate fields of that state. No decision when it
+    can't answer in one trip (a cache miss, a withheld number, Redis failing): the caller
     then asks `may()` and `begin()` the long way, which handle every case.
     """
     cli = str(row["cli"])
     if cli == ANONYMOUS or not cli:
-        return None
-    opening_lines = _opening_lines(services, clinic)
-    allowing = [s for s in STATES if decide(s).allowed]
-    assert len(allowing) == 2, "the script takes exactly two allowing states"
-    args: list[object] = []
-    for state in allowing:
-        decided = decide(state)
-        fields = {"gate_decision": "allow", "gate_reason": decided.reason, "handled_by": "ai"}
-        args += [state, journal.call_entry({**row, **fields}, opening_lines)]
-    call_sid = str(row["call_sid"])
-    live = callstate.encode(_new_state(cli, str(row["called"]), clinic))
+        return Opened(None)
     script = services.memo.get("open_if_allowed")
     if script is None:
         script = services.memo["open_if_allowed"] = services.redis.register_script(_OPEN_IF_ALLOWED)
+    call_sid = str(row["call_sid"])
+    live = callstate.encode(_new_state(cli, str(row["called"]), clinic))
     try:
         cached = script(
             keys=[
@@ -212,17 +215,36 @@ def open_if_allowed(services: Services, clinic: Clinic, row: dict[str, Any]) -> 
                 callstate.key(call_sid),
                 journal.STREAM,
             ],
-            args=[*args, live, callstate.TTL_SECONDS],
+            args=[
+                *_allowing_notes(),
+                journal.call_entry(row, _opening_lines(services, clinic)),
+                live,
+                callstate.TTL_SECONDS,
+            ],
+            client=services.redis,
         )
     except redis.RedisError:
-        return None
+        return Opened(None)
     state = consent_cache.state_from_raw(cached)
     if state is None:
-        return None
+        return Opened(None, missed=cached is None)
     decision = decide(state)
     if decision.allowed:
         journal.appended(services)
-    return decision
+    return Opened(decision)
+
+
+@cache
+def _allowing_notes() -> tuple[str, ...]:
+    """(state, its encoded gate note) for the two states that let the AI answer."""
+    allowing = [s for s in STATES if decide(s).allowed]
+    assert len(allowing) == 2, "the script takes exactly two allowing states"
+    out: list[str] = []
+    for state in allowing:
+        decided = decide(state)
+        note = {"gate_decision": "allow", "gate_reason": decided.reason, "handled_by": "ai"}
+        out += [state, journal.encode(note)]
+    return tuple(out)
 
 
 def opening(services: Services, clinic: Clinic) -> str:

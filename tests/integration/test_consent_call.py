@@ -17,6 +17,7 @@ from callgateway.clock import fixed
 from callgateway.db.models import Call
 from callgateway.settings import DEV_ACCOUNT_SID
 from callgateway.wiring import Services
+from consent import cache as consent_cache
 from consent import service
 from tests.conftest import BASE_URL
 from tests.twilio import CLINIC_EU, PATIENT, PATIENT_2, TwilioSim, sid
@@ -148,3 +149,43 @@ def test_an_unreadable_ledger_sends_the_caller_to_a_person_not_the_ai(
     assert ET.fromstring(body).find("Dial") is not None
     row = call_row(services, call_sid)
     assert (row.gate_decision, row.gate_reason) == ("deny", "consent-unavailable")
+
+
+# The AI path at a clinic that does not record decides from the consent cache in the same
+# Redis call that opens the conversation; a caller the cache has never seen is read from
+# the ledger and then cached. Both must log the same decision.
+
+
+def _berlin_open(svc: Services) -> None:
+    svc.clock = fixed(datetime(2026, 3, 4, 9, 0, tzinfo=UTC))  # 10:00 in Berlin
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "uncached"])
+def test_an_opted_in_caller_reaches_the_ai_with_the_reason_logged_cached_or_not(
+    tw: TwilioSim, svc: Services, cached: bool
+) -> None:
+    _berlin_open(svc)
+    tw.sms("STOP", to=CLINIC_EU, from_=PATIENT_2)
+    tw.sms("START", to=CLINIC_EU, from_=PATIENT_2)
+    if not cached:
+        assert consent_cache.forget(svc, "spree-hausarzt", PATIENT_2)
+    call_sid = sid("CA")
+    body = tw.call(call_sid, to=CLINIC_EU, from_=PATIENT_2).get_data(as_text=True)
+    assert gathers_speech(body) and ET.fromstring(body).find("Dial") is None
+    row = call_row(svc, call_sid)
+    assert (row.gate_decision, row.gate_reason, row.handled_by) == ("allow", "consented", "ai")
+    assert consent_cache.get(svc, "spree-hausarzt", PATIENT_2) == "opted_in"
+
+
+def test_an_uncached_opted_out_caller_is_read_from_the_ledger_and_put_through(
+    tw: TwilioSim, svc: Services
+) -> None:
+    _berlin_open(svc)
+    tw.sms("STOP", to=CLINIC_EU)
+    assert consent_cache.forget(svc, "spree-hausarzt", PATIENT)
+    call_sid = sid("CA")
+    body = tw.call(call_sid, to=CLINIC_EU).get_data(as_text=True)
+    assert ET.fromstring(body).find("Dial") is not None and not gathers_speech(body)
+    assert call_row(svc, call_sid).gate_reason == "opted-out"
+    # Cached now: the next call is decided without the ledger, the same way.
+    assert consent_cache.get(svc, "spree-hausarzt", PATIENT) == "opted_out"
