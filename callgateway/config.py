@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, time
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -122,7 +123,21 @@ class Retention(Strict):
     message: int | None = Field(None, ge=1)
 
     def days(self) -> dict[str, int]:
-        return {k.replace("_", "-"): v for k, v in self.model_dump().items() if v is not None}
+        return dict(_set_days(self))
+
+
+@lru_cache(maxsize=64)
+def _set_days(retention: Retention) -> tuple[tuple[str, int], ...]:
+    # Frozen, so hashable: every call-log row asks, and model_dump is not free.
+    return tuple(
+        (k.replace("_", "-"), v) for k, v in retention.model_dump().items() if v is not None
+    )
+
+
+@lru_cache(maxsize=256)
+def _merged_days(config: Retention, clinic: Retention) -> dict[str, int]:
+    """Defaults, then the config's, then the clinic's own. Shared: callers only read it."""
+    return {**DEFAULT_RETENTION, **dict(_set_days(config)), **dict(_set_days(clinic))}
 
 
 class OpenAIAgent(Strict):
@@ -287,8 +302,7 @@ class Config(Strict):
         return self
 
     def retention_days(self, clinic: Clinic, category: str) -> int:
-        merged = {**DEFAULT_RETENTION, **self.retention.days(), **clinic.retention.days()}
-        return merged[category]
+        return _merged_days(self.retention, clinic.retention)[category]
 
     def emergency_number(self, clinic: Clinic) -> str:
         region = self.regions[clinic.region]
