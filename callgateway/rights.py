@@ -20,7 +20,7 @@ from datetime import date, datetime
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Column, Table, delete, select
+from sqlalchemy import Column, Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from callgateway import audit, journal
@@ -34,6 +34,7 @@ from callgateway.db.models import (
     Suppression,
     WorkItem,
 )
+from callgateway.db.models_outbound import CheckinSchedule
 from callgateway.dbutil import insert_ignore
 from callgateway.outbox import appointment_key
 from callgateway.phone import subject_hash
@@ -85,6 +86,9 @@ class Holdings:
     )
     # Bucket objects under the number's prefix that no row points at: (clinic, region, key).
     loose_objects: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # Other patients' check-in schedules that alert this number: the schedule belongs to
+    # them, the number in its receiver list to this person.
+    alert_listings: list[CheckinSchedule] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -94,6 +98,7 @@ class Holdings:
             or self.consent
             or self.rows
             or self.loose_objects
+            or self.alert_listings
             or any(self.work_items.values())
         )
 
@@ -180,6 +185,17 @@ def holdings(services: Services, phone: str, clinic_id: str | None) -> Holdings:
                 select(table).where(table.c.phone == phone, table.c.clinic_id.in_(ids))
             ).mappings():
                 held.rows.append((table, dict(row), _children(s, table, row)))
+        # Receiver lists are JSON, which the two databases query differently; a clinic has
+        # tens of schedules, not millions, so they are read and filtered here.
+        held.alert_listings = [
+            schedule
+            for schedule in s.scalars(
+                select(CheckinSchedule)
+                .where(CheckinSchedule.clinic_id.in_(ids), CheckinSchedule.phone != phone)
+                .order_by(CheckinSchedule.id)
+            )
+            if phone in (schedule.alert_numbers or [])
+        ]
     known = {r.key for r in held.recordings if r.key} | {
         key for table, row, _ in held.rows for key in row_object_keys(table, row)
     }
@@ -319,6 +335,16 @@ def export(services: Services, phone: str, clinic_id: str | None, actor: str) ->
                 for key in row_object_keys(table, row)
             ]
         doc[section].append(item)
+    for schedule in held.alert_listings:
+        # Only that the number is listed, and where: the schedule's patient is someone else.
+        doc["appointments"].append(
+            {
+                "clinic": schedule.clinic_id,
+                "kind": "checkin_alert_receiver",
+                "schedule_id": schedule.id,
+                "retention_until": _iso(schedule.retention_until),
+            }
+        )
     for clinic, region, key, category in held.loose_objects:
         section = SECTION_OF.get(category, "recordings")
         bucket = services.config.regions[region].bucket
@@ -418,6 +444,17 @@ def erase(services: Services, phone: str, clinic_id: str, actor: str) -> Erased:
                 s, delete(table).where(table.c.phone == phone, table.c.clinic_id == clinic.id)
             )
         counts["calls"] = _delete(s, delete(Call).where(Call.call_sid.in_(sids)))
+        # Off other patients' receiver lists; their schedules stay, with who is left.
+        for schedule in held.alert_listings:
+            s.execute(
+                update(CheckinSchedule)
+                .where(CheckinSchedule.id == schedule.id)
+                .values(
+                    alert_numbers=[n for n in schedule.alert_numbers if n != phone],
+                    updated_at=services.clock(),
+                )
+            )
+        counts["checkin_alert_numbers"] = len(held.alert_listings)
         suppressed = False
         if was == ledger.OPTED_OUT:
             insert_ignore(

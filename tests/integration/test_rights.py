@@ -16,6 +16,7 @@ from callgateway import rights
 from callgateway.app import create_app
 from callgateway.config import Config
 from callgateway.db.models import Appointment, AuditEntry, Base, Suppression
+from callgateway.outbound import checkins
 from callgateway.outbox import appointment_key
 from callgateway.phone import subject_hash
 from callgateway.storage import subject_prefix
@@ -280,3 +281,36 @@ def test_the_appointments_bucket_copy_is_exported_and_erased_with_it(
     ]
     rights.erase(svc, PATIENT, UK, actor="cli:test")
     assert key not in all_objects(aws_env, svc.config)["uk"]
+
+
+def test_a_number_listed_only_as_someone_elses_check_in_alert_receiver_is_exported_and_erased(
+    svc: Services,
+) -> None:
+    # PATIENT_2's check-in alerts PATIENT and a neighbour; PATIENT has nothing else here.
+    neighbour = "+447700900555"
+    schedule_id = checkins.add_schedule(
+        svc,
+        checkins.ScheduleSpec(
+            clinic_id=UK,
+            phone=PATIENT_2,
+            days="daily",
+            local_time="09:00",
+            alert_numbers=[PATIENT, neighbour],
+            message_text="Good morning, this is your daily check-in.",
+        ),
+    )
+
+    doc = rights.export(svc, PATIENT, UK, actor="cli:test")
+    jsonschema.validate(doc, rights.export_schema(), format_checker=jsonschema.FormatChecker())
+    assert [(a["clinic"], a["kind"], a["schedule_id"]) for a in doc["appointments"]] == [
+        (UK, "checkin_alert_receiver", schedule_id)
+    ]
+    assert PATIENT_2 not in json.dumps(doc)  # the schedule's patient is someone else
+
+    done = rights.erase(svc, PATIENT, UK, actor="cli:test:rights erase")
+
+    assert done.done and done.counts == {"checkin_alert_numbers": 1}
+    assert rows_mentioning(svc, PATIENT) == {}
+    (kept,) = checkins.schedules(svc, [UK])
+    assert (kept.phone, kept.alert_numbers, kept.active) == (PATIENT_2, [neighbour], True)
+    assert not rights.erase(svc, PATIENT, UK, actor="cli:test:rights erase").done
