@@ -17,6 +17,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import redis
 from rq.exceptions import NoSuchJobError
@@ -24,6 +25,7 @@ from rq.job import Job, JobStatus, Retry
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from callgateway import audit
 from callgateway.config import Clinic
 from callgateway.db.models import Call, Recording, WorkItem
 from callgateway.dbutil import insert_ignore
@@ -186,19 +188,27 @@ def transfer_job_id(recording_id: int) -> str:
 
 
 def enqueue_transfer(services: Services, recording_id: int) -> bool:
-    """Queue the transfer unless a job for this row is already waiting or running."""
+    """Queue the transfer unless a job for this row is already waiting or running. True
+    when this call queued it."""
+    return _transfer(services, recording_id) == "queued"
+
+
+def _transfer(services: Services, recording_id: int) -> Enqueued:
     return _enqueue(services, TRANSFER_JOB, transfer_job_id(recording_id), recording_id)
 
 
-def _enqueue(services: Services, func: str, job_id: str, *args: object) -> bool:
+Enqueued = Literal["queued", "waiting", "failed"]  # waiting: a job for it already is
+
+
+def _enqueue(services: Services, func: str, job_id: str, *args: object) -> Enqueued:
     if services.queue is None:
         log.error("no job queue wired: recording left at Twilio", extra={"job": job_id})
-        return False
+        return "failed"
     busy = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
     try:
         try:
             if Job.fetch(job_id, connection=services.queue.connection).get_status() in busy:
-                return False
+                return "waiting"
         except NoSuchJobError:
             pass
         services.queue.enqueue(
@@ -210,8 +220,8 @@ def _enqueue(services: Services, func: str, job_id: str, *args: object) -> bool:
     except redis.RedisError as exc:
         # The row is committed as pending; `resume_stalled` (daily job) queues it again.
         log.error("could not queue the recording job", extra={"job": job_id, "error": str(exc)})
-        return False
-    return True
+        return "failed"
+    return "queued"
 
 
 def resume_stalled(services: Services, older_than: timedelta = timedelta(minutes=30)) -> int:
@@ -229,6 +239,40 @@ def resume_stalled(services: Services, older_than: timedelta = timedelta(minutes
             )
         )
     return sum(enqueue_transfer(services, i) for i in ids)
+
+
+def retry_failed(
+    services: Services,
+    actor: str,
+    *,
+    clinic_id: str | None = None,
+    recording_sids: list[str] | None = None,
+) -> tuple[int, int]:
+    """Staff asked: failed recordings (never stored: Twilio still has them) go back to
+    pending and are queued again, with one audit entry. Returns (reset, queued); a row
+    whose job can't be queued now is still pending, and `resume_stalled` takes it."""
+    query = select(Recording.id).where(Recording.status == FAILED)
+    if clinic_id is not None:
+        query = query.where(Recording.clinic_id == clinic_id)
+    if recording_sids is not None:
+        query = query.where(Recording.recording_sid.in_(recording_sids))
+    with services.db.session() as session:
+        ids = list(session.scalars(query.order_by(Recording.id)))
+        if ids:
+            session.execute(
+                update(Recording)
+                .where(Recording.id.in_(ids), Recording.status == FAILED)
+                .values(status=PENDING, error=None)
+            )
+            audit.record(
+                services,
+                session,
+                actor=actor,
+                action="recordings.retry",
+                clinic_id=clinic_id,
+                detail={"recordings": len(ids)},
+            )
+    return len(ids), sum(_transfer(services, i) != "failed" for i in ids)
 
 
 # --- the transfer job -------------------------------------------------------------------

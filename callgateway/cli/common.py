@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
@@ -95,3 +96,12 @@ def phone_option(name: str = "--phone", required: bool = True) -> Callable[[F], 
 def fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
+
+
+def actor(command: str) -> str:
+    """Who ran it, for the audit log: the operator's login and the command."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}:{command}"

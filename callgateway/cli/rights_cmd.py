@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 
 import click
 
 from callgateway import rights
-from callgateway.cli.common import fail, main, phone_option, services
+from callgateway.cli.common import actor, fail, main, phone_option, services
 from callgateway.storage import StorageError
-
-
-def actor(command: str) -> str:
-    """Who ran it, for the audit log: the operator's login and the command."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"cli:{user}:{command}"
 
 
 @main.group("rights")

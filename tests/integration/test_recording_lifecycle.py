@@ -5,6 +5,7 @@ real moto server; the queue is the real Redis."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -12,21 +13,23 @@ from pathlib import Path
 
 import pytest
 import responses
+from click.testing import CliRunner
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import delete, select
 
 from callgateway.app import create_app
+from callgateway.cli import main
 from callgateway.config import Config
-from callgateway.db.models import Call, Recording, WorkItem
+from callgateway.db.models import AuditEntry, Call, Recording, WorkItem
 from callgateway.devservices import Service
 from callgateway.settings import DEV_ACCOUNT_SID
 from callgateway.storage import subject_prefix
 from callgateway.twilio_rest import TransientError
 from callgateway.wiring import Services
 from recordings import lifecycle
-from tests.conftest import BASE_URL, EXAMPLE_CONFIG
+from tests.conftest import BASE_URL, EXAMPLE_CONFIG, cli_env
 from tests.regions import create_buckets, s3
 from tests.services import service_stopped
 from tests.twilio import ACCOUNT_SID, CLINIC_UK, CLINIC_US, PATIENT, TwilioSim, sid
@@ -503,3 +506,63 @@ def test_callback_retries_and_the_transfer_behave_the_same_on_postgresql_and_sql
     fake_twilio(twilio_api, recording_sid)
     assert lifecycle.transfer(svc, row(svc, recording_sid).id) == "done"
     assert bucket_object(svc, aws_env, row(svc, recording_sid))["body"] == MEDIA
+
+
+# --- staff retry a failed transfer ---------------------------------------------------------
+
+
+def test_a_failed_recording_is_queued_again_by_the_retry_command_and_then_stored(
+    tw: TwilioSim,
+    svc: Services,
+    aws_env: str,
+    region_config_path: Path,
+    twilio_api: responses.RequestsMock,
+) -> None:
+    _, recording_sid = a_recorded_call(tw)
+    _, other_sid = a_recorded_call(tw, to=CLINIC_US)
+    for failing in (recording_sid, other_sid):
+        twilio_api.get(media_url(failing), status=404, json={"code": 20404})
+        assert lifecycle.transfer(svc, row(svc, failing).id) == "failed"
+    svc.queue.empty()  # the callbacks' jobs ran (above) and are gone, as after a worker
+    env = cli_env(
+        CALLGATEWAY_CONFIG=str(region_config_path),
+        DATABASE_URL=svc.settings.database_url,
+        REDIS_URL=svc.settings.redis_url,
+        AWS_ENDPOINT_URL=aws_env,
+        TWILIO_API_BASE="http://127.0.0.1:9",
+    )
+
+    result = CliRunner().invoke(
+        main, ["recordings", "retry", "--clinic", "riverside-physio"], env=env
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"reset": 1, "queued": 1}
+    rec = row(svc, recording_sid)
+    assert (rec.status, rec.error) == ("pending", None)
+    assert queued_job_ids(svc) == [lifecycle.transfer_job_id(rec.id)]
+    assert row(svc, other_sid).status == "failed"  # another clinic's: not asked for
+    with svc.db.session() as s:
+        (entry,) = s.scalars(select(AuditEntry).where(AuditEntry.action == "recordings.retry"))
+    assert (entry.clinic_id, entry.detail) == ("riverside-physio", {"recordings": 1})
+
+    # The cause is fixed (Twilio serves the media now): the queued job stores it.
+    twilio_api.replace(responses.GET, media_url(recording_sid), body=MEDIA)
+    twilio_api.delete(delete_url(recording_sid), status=204)
+    assert lifecycle.transfer(svc, rec.id) == "done"
+    assert bucket_object(svc, aws_env, row(svc, recording_sid))["body"] == MEDIA
+    again = CliRunner().invoke(main, ["recordings", "retry", "--sid", recording_sid], env=env)
+    assert json.loads(again.stdout) == {"reset": 0, "queued": 0}
+
+
+def test_retry_for_an_unknown_clinic_is_one_line_and_a_non_zero_exit(
+    svc: Services, region_config_path: Path
+) -> None:
+    env = cli_env(
+        CALLGATEWAY_CONFIG=str(region_config_path),
+        DATABASE_URL=svc.settings.database_url,
+        REDIS_URL=svc.settings.redis_url,
+    )
+    result = CliRunner().invoke(main, ["recordings", "retry", "--clinic", "nowhere"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: --clinic: unknown clinic 'nowhere'"
