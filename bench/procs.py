@@ -15,8 +15,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import phonenumbers
+
+if TYPE_CHECKING:
+    from callgateway.config import Clinic
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # loopback only: the bench never sends traffic anywhere else
@@ -178,16 +182,20 @@ def base_env(services: dict[str, str], token: str, app_port: int, config: Path) 
     return env
 
 
-def clinic_number(config_path: Path) -> tuple[str, str]:
-    """A number of the first clinic that does not record, its rules agent answering (any
-    clinic if none fits), and that number's country."""
+def bench_clinic(config_path: Path) -> Clinic:
+    """The first clinic that does not record, its rules agent answering (any clinic if
+    none fits)."""
     from callgateway.config import load_config
 
     clinics = load_config(config_path).clinics
     if not clinics:
         raise BenchError(f"{config_path}: no clinics to call")
     fits = [c for c in clinics if not c.recording.enabled and c.agent_kind == "rules"]
-    clinic = (fits or clinics)[0]
-    number = clinic.numbers[0]
+    return (fits or clinics)[0]
+
+
+def clinic_number(config_path: Path) -> tuple[str, str]:
+    """A number of the bench's clinic (`bench_clinic`), and that number's country."""
+    number = bench_clinic(config_path).numbers[0]
     country = phonenumbers.region_code_for_number(phonenumbers.parse(number)) or "GB"
     return number, country

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench import gate, soak
+from bench import diary, gate, soak
 from bench.measure import LATENCY, LOAD, Phase, Result, Runner, judge
 from bench.procs import (
     ROOT,
     BenchError,
     Gunicorn,
     base_env,
+    bench_clinic,
     clinic_number,
     free_port,
     migrate,
@@ -54,6 +55,10 @@ SEED_SECONDS = 3  # voice run that creates calls when only `turn`/`status` is as
 SCALING_WORKERS = (1, 2, 4)
 # Exit status: a missed target is a finding, not a broken build (see bench/README.md).
 OK, ERRORS, SETUP, INTERRUPTED = 0, 1, 2, 130
+
+
+# Distinct times for the callers of one run (bench.diary): more than its calls.
+WHEN_COUNT = 5000
 
 
 class Bench:
@@ -81,7 +86,9 @@ class Bench:
         self.servers: dict[str, Gunicorn] = {}
         for name in self.ports:
             self.serve(name, args.workers)
-        self.ctx = Context(to_number=number, to_country=country)
+        clinic = bench_clinic(args.config)
+        when = diary.times(clinic, datetime.now(clinic.tz).date(), WHEN_COUNT)
+        self.ctx = Context(to_number=number, to_country=country, when=tuple(when))
         self.runner = Runner(args, self.ctx, self.token, self.servers, self.workdir)
 
     def serve(self, name: str, workers: int) -> None:

@@ -27,7 +27,8 @@ RECORDING_PATH = "/twilio/voice/recording/status?kind=recording"
 ACCOUNT_SID = "AC" + "b" * 32
 API_VERSION = "2010-04-01"
 # One caller booking with the rules agent, turn by turn: intent, type, time, confirm,
-# goodbye. No emergency phrase, no opt-out, no request for a person.
+# goodbye. No emergency phrase, no opt-out, no request for a person. The time is each
+# caller's own when the run has them (Context.when, bench.diary), else this one.
 CONVERSATION = (
     "I'd like to book an appointment",
     "a consultation please",
@@ -47,6 +48,9 @@ class Context:
     # Calls per block of a conversation layout (see `conversation_step`); a multiple of
     # wrk's thread count and well above its connection count.
     block: int = 256
+    # Distinct times callers ask for (bench.diary), by call; empty: all say CONVERSATION's.
+    when: tuple[str, ...] = ()
+    when_base: int = 0  # call k of this run asks for when[when_base + k]
 
 
 def new_sid(prefix: str) -> str:
@@ -117,9 +121,17 @@ def voice_params(ctx: Context, i: int) -> dict[str, str]:
     return _call_fields(ctx, sid, _caller_index(sid), "ringing")
 
 
-def turn_form(ctx: Context, call_sid: str, step: int) -> dict[str, str]:
+TIME_STEP = 2  # the CONVERSATION line that names a time
+
+
+def turn_form(ctx: Context, call_sid: str, step: int, call: int) -> dict[str, str]:
+    """Turn `step` of call number `call` (which picks the time the caller asks for)."""
     p = _call_fields(ctx, call_sid, _caller_index(call_sid), "in-progress")
-    p.update(SpeechResult=CONVERSATION[step % len(CONVERSATION)], Confidence="0.92")
+    step %= len(CONVERSATION)
+    said = CONVERSATION[step]
+    if step == TIME_STEP and ctx.when:
+        said = ctx.when[(ctx.when_base + call) % len(ctx.when)]
+    p.update(SpeechResult=said, Confidence="0.92")
     return p
 
 
@@ -137,7 +149,7 @@ def status_form(ctx: Context, call_sid: str, i: int) -> dict[str, str]:
 
 def turn_params(ctx: Context, i: int) -> dict[str, str]:
     call, step = conversation_step(i, len(ctx.call_sids), len(CONVERSATION), ctx.block)
-    return turn_form(ctx, ctx.call_sids[call], step)
+    return turn_form(ctx, ctx.call_sids[call], step, call)
 
 
 def status_params(ctx: Context, i: int) -> dict[str, str]:
@@ -152,7 +164,7 @@ def whole_call(ctx: Context, call_sid: str, step: int) -> tuple[str, dict[str, s
     if step == 0:
         return "/twilio/voice", _call_fields(ctx, call_sid, _caller_index(call_sid), "ringing")
     if step <= len(CONVERSATION):
-        return TURN_PATH, turn_form(ctx, call_sid, step - 1)
+        return TURN_PATH, turn_form(ctx, call_sid, step - 1, _caller_index(call_sid))
     return "/twilio/voice/status", status_form(ctx, call_sid, _caller_index(call_sid))
 
 

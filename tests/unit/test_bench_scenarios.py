@@ -15,10 +15,12 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from bench.procs import clinic_number
+from bench import diary
+from bench.procs import bench_clinic, clinic_number
 from bench.scenarios import (
     BY_NAME,
     CONVERSATION,
+    TIME_STEP,
     TURN_PATH,
     WHOLE_CALL_STEPS,
     Context,
@@ -80,6 +82,30 @@ def test_a_whole_bench_call_books_through_the_rules_agent(
         booked = s.scalar(select(func.count()).select_from(Appointment))
     assert (call.status, call.handled_by) == ("completed", "ai")
     assert booked == 1
+
+
+def test_callers_ask_for_their_own_times_so_a_block_of_confirmations_all_book(
+    client: FlaskClient, services: Services, ctx: Context
+) -> None:
+    # As the turn run sends them: each step for every call of the block, then the next.
+    clinic = bench_clinic(EXAMPLE_CONFIG)
+    today = services.clock().astimezone(clinic.tz).date()
+    ctx.when = tuple(diary.times(clinic, today, 40))
+    assert len(set(ctx.when)) == 40 and ctx.when[0].endswith("at 8 am")
+    ctx.call_sids, ctx.block = ["CA" + f"{n:032x}" for n in range(6)], 6
+    for sid in ctx.call_sids:
+        assert post(client, *whole_call(ctx, sid, 0))[0] == 200
+    answers: dict[int, list[str]] = defaultdict(list)
+    for i in range(len(ctx.call_sids) * len(CONVERSATION)):
+        call, _ = conversation_step(i, len(ctx.call_sids), len(CONVERSATION), ctx.block)
+        status, body = post(client, TURN_PATH, BY_NAME["turn"].params(ctx, i))
+        assert status == 200
+        answers[call].append(body)
+    assert all("is booked for" in replies[TIME_STEP + 1] for replies in answers.values())
+    assert not any("just been taken" in r for replies in answers.values() for r in replies)
+    with services.db.session() as s:
+        starts = s.scalars(select(Appointment.starts_at)).all()
+    assert len(set(starts)) == len(ctx.call_sids)
 
 
 def test_recording_callbacks_store_a_row_each_and_queue_its_transfer(
