@@ -340,7 +340,7 @@ class Tools:
 
     def _write(self, event: str, change: Callable[[Any], Appointment]) -> Appointment:
         """Run the change and queue its bucket copy and SMS in one transaction; then enqueue."""
-        from callgateway.outbound.reminders import on_appointment_changed
+        from callgateway.outbound.reminders import on_appointment_changed, sends_any
         from consent.gate import may
 
         sms_ok = may(self.services, self.clinic.id, self.caller, "automated_sms").allowed
@@ -365,7 +365,10 @@ class Tools:
             except appointments.NotBookable:
                 raise ToolError("not_bookable", "that time cannot be booked") from None
             outbox.enqueue(self.services, ids)
-            on_appointment_changed(self.services, appointment.id)  # reminders, after commit
+            # Reminders, after the commit. A new booking at a clinic that sends none has
+            # none to plan or cancel: no second transaction for nothing.
+            if event != "booked" or sends_any(self.clinic):
+                on_appointment_changed(self.services, appointment.id)
             self.state["offers"] = []
             self.state["sms"] = sms_ok
             log.info("appointment %s", event, extra={"clinic": self.clinic.id})

@@ -55,6 +55,11 @@ def _wanted(clinic: Clinic) -> list[tuple[str, int]]:
 # Planning ------------------------------------------------------------------------------
 
 
+def sends_any(clinic: Clinic) -> bool:
+    """Whether the clinic's config plans any reminder at all."""
+    return bool(_wanted(clinic))
+
+
 def on_appointment_changed(services: Services, appointment_id: int) -> None:
     """Booking's hook, called after its commit: plan the appointment's reminders afresh.
 
