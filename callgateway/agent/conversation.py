@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
@@ -119,6 +120,26 @@ def gather(services: Services, clinic: Clinic, resp: VoiceResponse, text: str) -
         action_on_empty_result=True,
     )
     g.say(text, language=clinic.language)
+
+
+_SAID = "@@SAID@@"  # stands in for the spoken text in the cached TwiML
+
+
+def listen(services: Services, clinic: Clinic, text: str) -> str:
+    """The whole answer of a turn that goes on listening: `text` inside the clinic's
+    Gather. The same bytes as building it with `gather()`, which costs a turn a tenth of
+    its time in ElementTree; the rest of the document depends on config alone."""
+    if not text:  # ElementTree closes an empty <Say/> itself
+        resp = VoiceResponse()
+        gather(services, clinic, resp, text)
+        return str(resp)
+    key = ("listen", clinic.id)
+    template = services.memo.get(key)
+    if template is None:
+        resp = VoiceResponse()
+        gather(services, clinic, resp, _SAID)
+        template = services.memo[key] = str(resp)
+    return template.replace(_SAID, xml_escape(text), 1)
 
 
 def _opening_lines(services: Services, clinic: Clinic) -> dict[str, Any]:
@@ -314,6 +335,8 @@ def turn(services: Services, event: TurnEvent) -> str:
     convo.log("agent", reply.say, {"next": reply.next} if reply.next != "listen" else None)
 
     reply = _record(services, clinic, call.call_sid, convo, state, reply)
+    if reply.next == "listen":
+        return listen(services, clinic, reply.say)
     _render(services, call, clinic, resp, reply)
     return str(resp)
 
