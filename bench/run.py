@@ -89,7 +89,9 @@ class Bench:
         clinic = bench_clinic(args.config)
         when = diary.times(clinic, datetime.now(clinic.tz).date(), WHEN_COUNT)
         self.ctx = Context(to_number=number, to_country=country, when=tuple(when))
-        self.runner = Runner(args, self.ctx, self.token, self.servers, self.workdir)
+        self.runner = Runner(
+            args, self.ctx, self.token, self.servers, self.workdir, self.env["REDIS_URL"]
+        )
 
     def serve(self, name: str, workers: int) -> None:
         """(Re)start one server with `workers` sync workers on its fixed port."""
