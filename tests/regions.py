@@ -10,7 +10,7 @@ import yaml
 
 from callgateway.config import Config, load_config
 from callgateway.wiring import Services
-from tests.conftest import EXAMPLE_CONFIG
+from tests.conftest import EXAMPLE_CONFIG, cli_env
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -58,3 +58,16 @@ def write_config(path: Path, suffix: str) -> Config:
         region["bucket"] = f"{region['bucket']}-{suffix}"
     path.write_text(yaml.safe_dump(data))
     return load_config(path)
+
+
+def stored_cli_env(svc: Services, config_path: Path, aws_env: str, **extra: str) -> dict[str, str]:
+    """A CLI invocation's environment on the same database, Redis, config and S3 endpoint as
+    `svc`; Twilio's API points at the discard port, so a command that asks it fails fast."""
+    return cli_env(
+        CALLGATEWAY_CONFIG=str(config_path),
+        DATABASE_URL=svc.settings.database_url,
+        REDIS_URL=svc.settings.redis_url,
+        AWS_ENDPOINT_URL=aws_env,
+        TWILIO_API_BASE="http://127.0.0.1:9",
+        **extra,
+    )

@@ -29,8 +29,8 @@ from callgateway.storage import subject_prefix
 from callgateway.twilio_rest import TransientError
 from callgateway.wiring import Services
 from recordings import lifecycle
-from tests.conftest import BASE_URL, EXAMPLE_CONFIG, cli_env
-from tests.regions import create_buckets, s3
+from tests.conftest import BASE_URL, EXAMPLE_CONFIG
+from tests.regions import create_buckets, s3, stored_cli_env
 from tests.services import service_stopped
 from tests.twilio import ACCOUNT_SID, CLINIC_UK, CLINIC_US, PATIENT, TwilioSim, sid
 
@@ -524,13 +524,7 @@ def test_a_failed_recording_is_queued_again_by_the_retry_command_and_then_stored
         twilio_api.get(media_url(failing), status=404, json={"code": 20404})
         assert lifecycle.transfer(svc, row(svc, failing).id) == "failed"
     svc.queue.empty()  # the callbacks' jobs ran (above) and are gone, as after a worker
-    env = cli_env(
-        CALLGATEWAY_CONFIG=str(region_config_path),
-        DATABASE_URL=svc.settings.database_url,
-        REDIS_URL=svc.settings.redis_url,
-        AWS_ENDPOINT_URL=aws_env,
-        TWILIO_API_BASE="http://127.0.0.1:9",
-    )
+    env = stored_cli_env(svc, region_config_path, aws_env)
 
     result = CliRunner().invoke(
         main, ["recordings", "retry", "--clinic", "riverside-physio"], env=env
@@ -556,13 +550,9 @@ def test_a_failed_recording_is_queued_again_by_the_retry_command_and_then_stored
 
 
 def test_retry_for_an_unknown_clinic_is_one_line_and_a_non_zero_exit(
-    svc: Services, region_config_path: Path
+    svc: Services, aws_env: str, region_config_path: Path
 ) -> None:
-    env = cli_env(
-        CALLGATEWAY_CONFIG=str(region_config_path),
-        DATABASE_URL=svc.settings.database_url,
-        REDIS_URL=svc.settings.redis_url,
-    )
+    env = stored_cli_env(svc, region_config_path, aws_env)
     result = CliRunner().invoke(main, ["recordings", "retry", "--clinic", "nowhere"], env=env)
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: --clinic: unknown clinic 'nowhere'"

@@ -20,8 +20,8 @@ from callgateway.sweep import retained_tables, sweep
 from callgateway.wiring import Services
 from consent import gate
 from recordings import lifecycle
-from tests.conftest import cli_env, run_cli
-from tests.regions import all_objects
+from tests.conftest import run_cli
+from tests.regions import all_objects, stored_cli_env
 from tests.subject_data import API, seed
 from tests.twilio import CLINIC_UK, CLINIC_US, PATIENT, PATIENT_2, TwilioSim
 
@@ -161,14 +161,13 @@ def test_the_cli_sweep_prints_counts_per_category_as_json(
             select(Recording.id).where(Recording.recording_sid == held.pending_sids[0])
         ).one()
     assert lifecycle.transfer(svc, rec_id) == "done"
-    env = cli_env(
-        CALLGATEWAY_CONFIG=str(region_config_path),
-        DATABASE_URL=svc.settings.database_url,
-        REDIS_URL=svc.settings.redis_url,
-        AWS_ENDPOINT_URL=aws_env,
+    # Twilio's API on the discard port: nothing must be asked of Twilio here.
+    env = stored_cli_env(
+        svc,
+        region_config_path,
+        aws_env,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
-        TWILIO_API_BASE="http://127.0.0.1:9",  # nothing must be asked of Twilio here
     )
     result = run_cli(["retention", "sweep", "--now", "2040-01-01"], env)
     assert result.returncode == 0, result.stderr
