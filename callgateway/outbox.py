@@ -254,7 +254,7 @@ def _send_sms(services: Services, clinic: Clinic, item: OutboxItem, now: datetim
     if appointment is None:
         return "appointment gone"
     # Asked again at send time: a STOP that arrived since the booking wins.
-    decision = may(services, clinic.id, appointment.phone, "automated_sms")
+    decision = may(services, clinic.id, appointment.phone, "automated_sms", ledger_only=True)
     if not decision.allowed:
         return f"not sent: {decision.reason}"
     if services.twilio is None:

@@ -1,9 +1,10 @@
 """The gate: may we do `action` for this number at this clinic, now?
 
-Every AI turn and every outbound action asks `may()`. It reads the Redis cache (written
-through after every event's commit, so a STOP counts from the very next webhook), falls back
-to the database on a miss or when Redis is down, and denies when neither answers: fail
-closed. It never raises for an infrastructure failure.
+Every AI turn and every outbound action asks `may()`. Webhooks read the Redis cache
+(written through after every event's commit, so a STOP counts from the very next webhook)
+and fall back to the database on a miss or when Redis is down. Jobs that send read the
+ledger itself (`ledger_only`). Either denies when nothing answers: fail closed. It never
+raises for an infrastructure failure.
 """
 
 from __future__ import annotations
@@ -82,10 +83,19 @@ def state_of(services: Services, clinic_id: str, phone: str, missed: bool = Fals
 
 
 def may(
-    services: Services, clinic_id: str, phone: str, action: str, missed: bool = False
+    services: Services,
+    clinic_id: str,
+    phone: str,
+    action: str,
+    missed: bool = False,
+    *,
+    ledger_only: bool = False,
 ) -> Decision:
     """Allow or deny `action` for `phone` (E.164 or 'anonymous') at `clinic_id`. `missed`:
-    the caller's own cache read (conversation.open_if_allowed) just missed."""
+    the caller's own cache read (conversation.open_if_allowed) just missed. `ledger_only`:
+    skip the cache, for the jobs that send: they can spare a query, and a STOP whose cache
+    write-through a Redis blip lost must not let even one message through before the
+    entry expires."""
     if action not in ACTIONS:
         raise ValueError(f"unknown gated action {action!r}")
     if services.directory.by_id(clinic_id) is None:
@@ -93,7 +103,20 @@ def may(
     if not phone or phone == ANONYMOUS:
         # No number to look up and none to reach: the AI may talk, nothing is ever sent.
         return Decision(action == "ai_handling", ANONYMOUS_CALLER)
+    if ledger_only:
+        return decide(_ledger_state(services, clinic_id, phone))
     return decide(state_of(services, clinic_id, phone, missed))
+
+
+def _ledger_state(services: Services, clinic_id: str, phone: str) -> str | None:
+    try:
+        return read_snapshot(services, clinic_id, phone).state
+    except Exception as exc:  # unreadable is a deny, as in state_of
+        log.error(
+            "consent state unreadable (database failed): denying",
+            extra={"clinic": clinic_id, "error": type(exc).__name__},
+        )
+        return None
 
 
 def decide(state: str | None) -> Decision:

@@ -163,7 +163,7 @@ def _send(
     reason: str,
     n_calls: int,
 ) -> None:
-    decision = may(services, clinic.id, receiver, GATED[channel])
+    decision = may(services, clinic.id, receiver, GATED[channel], ledger_only=True)
     if not decision.allowed:
         _set(services, alert_id, "skipped", detail=decision.reason)
         log.warning(

@@ -363,7 +363,7 @@ def run_attempt(
             return "worker-late"
         row.retention_until = _keep_until(services, clinic.id, now)
         phone = row.phone
-    decision = may(services, clinic.id, phone, "checkin_call")
+    decision = may(services, clinic.id, phone, "checkin_call", ledger_only=True)
     if not decision.allowed:
         # Nobody is alerted either: the patient asked not to be called, not to be checked on.
         _end(services, attempt_id, "skipped", reason=decision.reason)

@@ -264,7 +264,7 @@ def _deliver(
     starts_at: datetime,
     channel: str,
 ) -> str:
-    decision = may(services, clinic.id, phone, CHANNELS[channel])
+    decision = may(services, clinic.id, phone, CHANNELS[channel], ledger_only=True)
     if not decision.allowed:
         _finish(services, reminder_id, "skipped", reason=decision.reason)
         log.info("reminder not sent", extra={"reminder_id": reminder_id, "reason": decision.reason})

@@ -23,6 +23,7 @@ from callgateway.config import Config
 from callgateway.db.models import Appointment, Call, CallTurn, Message, OutboxItem, SlotHold
 from callgateway.devservices import Service
 from callgateway.wiring import Services
+from consent import cache as consent_cache
 from consent import service as consent_service
 from tests.conftest import BASE_URL
 from tests.twilio import (
@@ -539,6 +540,18 @@ def test_no_sms_for_an_opted_out_caller(
 ) -> None:
     book_tuesday_afternoon(tw)
     tw.sms("STOP")
+    outbox.sweep(svc)
+    assert [c for c in rest.calls if c.request.url.endswith("Messages.json")] == []
+    assert all(i.done_at is not None for i in rows(svc, OutboxItem))
+
+
+def test_no_sms_after_a_stop_even_when_its_cache_write_through_was_lost(
+    tw: TwilioSim, svc: Services, rest: responses.RequestsMock
+) -> None:
+    book_tuesday_afternoon(tw)
+    tw.sms("STOP")
+    # A Redis blip ate the write-through: the cache still says what it said before the STOP.
+    svc.redis.set(consent_cache.key(svc, "riverside-physio", PATIENT), "none:0", ex=60)
     outbox.sweep(svc)
     assert [c for c in rest.calls if c.request.url.endswith("Messages.json")] == []
     assert all(i.done_at is not None for i in rows(svc, OutboxItem))

@@ -23,6 +23,7 @@ from callgateway.outbound import reminders
 from callgateway.settings import DEV_ACCOUNT_SID
 from callgateway.twilio_rest import TransientError
 from callgateway.wiring import Services
+from consent import cache as consent_cache
 from consent import service as consent_service
 from consent.gate import may
 from tests.conftest import BASE_URL
@@ -215,6 +216,22 @@ def test_stop_between_scheduling_and_sending_means_nothing_is_sent(
     book(svc)
     tw = TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
     assert tw.sms("STOP").status_code == 200
+    (row,) = rows(svc)
+    assert reminders.send(at(svc, DUE), row.id) == "opted-out"
+    assert sent(twilio_api) == []
+    (row,) = rows(svc)
+    assert (row.status, row.reason) == ("skipped", "opted-out")
+
+
+def test_a_stop_whose_cache_write_through_was_lost_still_stops_the_reminder(
+    svc: Services, twilio_api: responses.RequestsMock
+) -> None:
+    book(svc)
+    tw = TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
+    assert tw.sms("STOP").status_code == 200
+    # A Redis blip ate the write-through: the cache still holds the state before the STOP.
+    svc.redis.set(consent_cache.key(svc, "riverside-physio", PATIENT), "none:0", ex=60)
+    assert consent_cache.get(svc, "riverside-physio", PATIENT) == "none"
     (row,) = rows(svc)
     assert reminders.send(at(svc, DUE), row.id) == "opted-out"
     assert sent(twilio_api) == []
