@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
 API = "2010-04-01"
+CLOCK_SKEW = timedelta(minutes=2)  # between our clock and Twilio's date_created
+
+
+def _twilio_time(value: object) -> datetime | None:
+    """Twilio's RFC 2822 dates ("Mon, 23 Nov 2026 17:40:00 +0000")."""
+    if not isinstance(value, str):
+        return None
+    with contextlib.suppress(TypeError, ValueError):
+        return parsedate_to_datetime(value)
+    return None
 
 
 class TwilioError(Exception):
@@ -24,7 +36,15 @@ class TwilioError(Exception):
 
 
 class TransientError(TwilioError):
-    """Worth retrying later: Twilio or the network had a bad moment."""
+    """Worth retrying later: Twilio or the network had a bad moment. `ambiguous`: the
+    request went out and no answer came back (a read timeout on a POST), so Twilio may
+    have acted on it; a retry must look before it repeats it (`find_sms`)."""
+
+    ambiguous = False
+
+
+class AmbiguousError(TransientError):
+    ambiguous = True
 
 
 class PermanentError(TwilioError):
@@ -57,6 +77,9 @@ class TwilioRest:
                 timeout=timeout or self.timeout,
                 **kwargs,
             )
+        except requests.ReadTimeout as exc:
+            error = AmbiguousError if method == "POST" else TransientError
+            raise error(f"twilio did not answer: {type(exc).__name__}") from None
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise TransientError(f"twilio unreachable: {type(exc).__name__}") from None
         if response.status_code < 400:
@@ -79,6 +102,18 @@ class TwilioRest:
         if status_callback:
             data["StatusCallback"] = status_callback
         return self._request("POST", self._url("Messages.json"), data=data).json()
+
+    def find_sms(self, to: str, from_: str, body: str, since: datetime) -> dict[str, Any] | None:
+        """The message Twilio holds from `from_` to `to` with exactly `body`, created at
+        or after `since` (less a little clock skew), if any: newest first, one page."""
+        params = {"To": to, "From": from_, "PageSize": "50"}
+        listing = self._request("GET", self._url("Messages.json"), params=params).json()
+        earliest = since - CLOCK_SKEW
+        for message in listing.get("messages") or []:
+            created = _twilio_time(message.get("date_created"))
+            if message.get("body") == body and created is not None and created >= earliest:
+                return dict(message)
+        return None
 
     # Calls ----------------------------------------------------------------------------
     def create_call(self, **params: str | list[str]) -> dict[str, Any]:

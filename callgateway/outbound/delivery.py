@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from callgateway import calls
 from callgateway.config import Clinic
@@ -17,7 +18,7 @@ from callgateway.db.models import Message
 from callgateway.dbutil import insert_ignore
 from callgateway.phone import ANONYMOUS, mask
 from callgateway.retention import retention_until
-from callgateway.twilio_rest import PermanentError
+from callgateway.twilio_rest import AmbiguousError, PermanentError
 from callgateway.wiring import Services
 from consent import service as consent_service
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # Twilio: "Attempt to send to unsubscribed recipient" (the number texted STOP to Twilio).
 UNSUBSCRIBED = 21610
+# A message whose send timed out after it went out: Twilio may have it; look before resending.
+UNKNOWN = "unknown"
 SMS_STATUS_PATH = "/twilio/outbound/sms/status"
 CALL_STATUS_PATH = "/twilio/outbound/call/status"
 CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
@@ -75,7 +78,7 @@ def send_sms(
     assert services.twilio is not None
     now = services.clock()
     with services.db.session() as session:
-        insert_ignore(
+        fresh = insert_ignore(
             session,
             Message,
             {
@@ -95,10 +98,24 @@ def send_sms(
             },
             ["idempotency_key"],
         )
+        earlier = None if fresh else _message(session, idempotency_key)
+    if earlier is not None and earlier.message_sid:
+        return earlier.message_sid  # sent by an earlier try whose job did not finish
+    if earlier is not None and earlier.status == UNKNOWN:
+        # That try timed out after the request went out: Twilio may have sent it.
+        found = services.twilio.find_sms(to, clinic_number(clinic), body, earlier.created_at)
+        if found:
+            sid = str(found.get("sid") or "")
+            status = found.get("status") or "queued"
+            _set_message(services, idempotency_key, message_sid=sid or None, status=status)
+            return sid
     try:
         result = services.twilio.send_sms(
             to, clinic_number(clinic), body, status_callback=services.url(SMS_STATUS_PATH)
         )
+    except AmbiguousError:
+        _set_message(services, idempotency_key, status=UNKNOWN)
+        raise
     except PermanentError as exc:
         status = "opted-out" if exc.code == UNSUBSCRIBED else "failed"
         _set_message(services, idempotency_key, status=status)
@@ -111,6 +128,12 @@ def send_sms(
         services, idempotency_key, message_sid=sid or None, status=result.get("status") or "queued"
     )
     return sid
+
+
+def _message(session: Session, idempotency_key: str) -> Message | None:
+    return session.scalars(
+        select(Message).where(Message.idempotency_key == idempotency_key)
+    ).one_or_none()
 
 
 def _set_message(services: Services, idempotency_key: str, **fields: object) -> None:

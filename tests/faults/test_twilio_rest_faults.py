@@ -134,3 +134,47 @@ def test_the_booking_sms_survives_5xx_and_refused_connections_and_is_sent_once(
         (message,) = s.scalars(select(Message).where(Message.direction == "out"))
         assert message.message_sid == "SM" + "5" * 32
         assert all(i.done_at is not None for i in s.scalars(select(OutboxItem)))
+
+
+@pytest.mark.parametrize("twilio_sent_it", [True, False], ids=["sent", "not-sent"])
+def test_a_booking_sms_that_timed_out_is_looked_up_at_twilio_before_it_is_sent_again(
+    stored_services: Services, twilio_sent_it: bool
+) -> None:
+    svc = stored_services
+    svc.clock = fixed(MONDAY_9AM)
+    messages = f"{API}/Messages.json"
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as api:
+        api.post(RECORDINGS, json={"sid": "RE" + "0" * 32}, status=201)
+        # The request reached Twilio; its answer never reached us.
+        api.post(messages, body=requests.ReadTimeout("read timed out"))
+        tw: TwilioSim = app_for(svc)
+        book_tuesday_afternoon(tw)
+        first = outbox.sweep(svc)
+        assert first["retry"] == 1
+        (sent_body,) = [parse_qs(str(c.request.body))["Body"][0] for c in api.calls[-1:]]
+        listed = {
+            "sid": "SM" + "7" * 32,
+            "to": PATIENT,
+            "from": CLINIC_UK,
+            "body": sent_body,
+            "status": "delivered",
+            "date_created": "Mon, 23 Nov 2026 09:00:05 +0000",
+        }
+        api.get(messages, json={"messages": [listed] if twilio_sent_it else [], "page": 0})
+        if not twilio_sent_it:
+            api.post(messages, status=201, json={"sid": "SM" + "8" * 32, "status": "queued"})
+        svc.clock = fixed(MONDAY_9AM + timedelta(hours=1))  # past the backoff
+        second = outbox.sweep(svc)
+        posts = [c for c in api.calls if c.request.url == messages and c.request.method == "POST"]
+        lookups = [c for c in api.calls if c.request.method == "GET"]
+    assert second["done"] == 1 and second["retry"] == 0
+    assert len(lookups) == 1 and parse_qs(lookups[0].request.url.split("?", 1)[1]) == {
+        "To": [PATIENT],
+        "From": [CLINIC_UK],
+        "PageSize": ["50"],
+    }
+    # Exactly one SMS reaches the patient either way.
+    assert len(posts) == (1 if twilio_sent_it else 2)
+    with svc.db.session() as s:
+        (message,) = s.scalars(select(Message).where(Message.direction == "out"))
+    assert message.message_sid == ("SM" + "7" * 32 if twilio_sent_it else "SM" + "8" * 32)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from urllib.parse import parse_qs
 
 import pytest
+import requests
 import responses
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
@@ -348,6 +350,34 @@ def test_transient_twilio_error_releases_the_claim_for_the_retry(svc: Services) 
         rsps.add(responses.POST, f"{API}/Messages.json", json={"sid": sid("SM")}, status=201)
         assert reminders.send(svc, row.id) == "sent"
         assert len(rsps.calls) == 1
+
+
+def test_a_reminder_sms_that_timed_out_is_not_sent_twice_when_twilio_has_it(
+    svc: Services,
+) -> None:
+    book(svc)
+    (row,) = rows(svc)
+    at(svc, DUE)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.POST, f"{API}/Messages.json", body=requests.ReadTimeout("timed out"))
+        with pytest.raises(TransientError):
+            reminders.send(svc, row.id)
+        (body,) = [parse_qs(str(c.request.body))["Body"][0] for c in rsps.calls]
+    assert rows(svc)[0].status == "scheduled"  # the job's retry comes back to it
+    twilio_has = {
+        "sid": "SM" + "9" * 32,
+        "body": body,
+        "status": "delivered",
+        "date_created": format_datetime(DUE),
+    }
+    with responses.RequestsMock() as rsps:  # no POST registered: a second send would fail
+        rsps.add(responses.GET, f"{API}/Messages.json", json={"messages": [twilio_has]})
+        assert reminders.send(svc, row.id) == "sent"
+    (row,) = rows(svc)
+    assert row.status == "sent"
+    with svc.db.session() as s:
+        (message,) = s.scalars(select(Message).where(Message.direction == "out"))
+    assert (message.message_sid, message.status) == ("SM" + "9" * 32, "delivered")
 
 
 # The reminder call ------------------------------------------------------------------------
