@@ -19,7 +19,10 @@ def encode(state: dict[str, Any]) -> str:
 
 
 def load(client: redis.Redis, call_sid: str) -> dict[str, Any]:
-    raw = client.get(key(call_sid))
+    return decode(client.get(key(call_sid)))
+
+
+def decode(raw: bytes | None) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 

@@ -8,7 +8,7 @@ from callgateway import flow
 from callgateway.agent.conversation import TurnEvent
 from callgateway.twiml import apology_and_hangup
 from webhooks.blueprint import bp, services, twiml
-from webhooks.events import BadEvent, sid, text_field
+from webhooks.events import BadEvent, our_number, sid, text_field, their_number
 
 MALFORMED = "Sorry, something went wrong with this call. Please try again later."
 
@@ -33,5 +33,7 @@ def agent_turn() -> Response:
         speech=text_field(request.form, "SpeechResult", 1000),
         confidence=_confidence(request.form.get("Confidence")),
         digits=digits if digits.isdigit() or digits in ("*", "#") else "",
+        cli=their_number(request.form.get("From")),
+        called=our_number(request.form.get("To")),
     )
     return twiml(flow.agent_turn(services(), event))

@@ -54,6 +54,47 @@ class TurnEvent:
     speech: str = ""
     confidence: float | None = None
     digits: str = ""
+    # From and To as Twilio sent them with this turn (E.164 or anonymous; "" unknown): the
+    # consent key can then be read with the live state, before the state says whose it is.
+    cli: str = ""
+    called: str = ""
+
+
+@dataclass(frozen=True)
+class _Read:
+    """The turn's first Redis round trip: the live state and, when the form named the
+    caller and the clinic, their cached consent value (`consent_for` says for whom)."""
+
+    state: dict[str, object] | None
+    redis_ok: bool
+    consent_for: tuple[str, str] | None = None
+    consent_raw: bytes | None = None
+
+
+def _read(services: Services, event: TurnEvent) -> _Read:
+    clinic = services.directory.by_number(event.called) if event.called else None
+    asked = (clinic.id, event.cli) if clinic and event.cli and event.cli != ANONYMOUS else None
+    try:
+        if asked is None:
+            return _Read(callstate.load(services.redis, event.call_sid), True)
+        pipe = services.redis.pipeline(transaction=False)
+        pipe.get(callstate.key(event.call_sid))
+        pipe.get(consent_cache.key(services, *asked))
+        raw_state, raw_consent = pipe.execute()
+    except redis.RedisError:
+        return _Read(None, False)
+    return _Read(callstate.decode(raw_state), True, asked, raw_consent)
+
+
+def _gate(services: Services, clinic: Clinic, call: Call, read: _Read) -> Decision:
+    """The gate's decision for this turn, from the value read with the state when it was
+    read for this call's clinic and caller; else `may()` the usual way."""
+    if read.consent_for != (clinic.id, call.cli):
+        return may(services, clinic.id, call.cli, "ai_handling")
+    state = consent_cache.state_from_raw(read.consent_raw)
+    if state is None:  # a miss (or a value we don't read): the ledger answers
+        return may(services, clinic.id, call.cli, "ai_handling", missed=read.consent_raw is None)
+    return decide(state)
 
 
 def agent_for(services: Services, clinic: Clinic) -> Agent:
@@ -289,11 +330,8 @@ def open_with_question(services: Services, clinic: Clinic, resp: VoiceResponse) 
 def turn(services: Services, event: TurnEvent) -> str:
     """Answer one Gather result with TwiML. Never raises for anything a caller can do."""
     resp = VoiceResponse()
-    try:
-        state: dict[str, object] | None = callstate.load(services.redis, event.call_sid)
-        redis_ok = True
-    except redis.RedisError:
-        state, redis_ok = None, False
+    read = _read(services, event)
+    state, redis_ok = read.state, read.redis_ok
     call = _cached_call(event.call_sid, state)
     if call is None:
         # No live state (expired, Redis down, or a call we never greeted): the call log.
@@ -315,7 +353,7 @@ def turn(services: Services, event: TurnEvent) -> str:
         return str(resp)
 
     # Every AI turn asks the gate again: a STOP texted mid-call ends AI handling now.
-    decision = may(services, clinic.id, call.cli, "ai_handling")
+    decision = _gate(services, clinic, call, read)
     if not decision.allowed:
         forget(services, call.call_sid)
         escalation.to_person(services, call, clinic, resp, reason=decision.reason)

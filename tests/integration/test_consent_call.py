@@ -189,3 +189,20 @@ def test_an_uncached_opted_out_caller_is_read_from_the_ledger_and_put_through(
     assert call_row(svc, call_sid).gate_reason == "opted-out"
     # Cached now: the next call is decided without the ledger, the same way.
     assert consent_cache.get(svc, "spree-hausarzt", PATIENT) == "opted_out"
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached", "uncached"])
+def test_a_stop_between_turns_sends_the_next_turn_to_a_person_cached_or_not(
+    tw: TwilioSim, svc: Services, cached: bool
+) -> None:
+    # Each turn reads the caller's consent with the live state, in one Redis round trip;
+    # a miss goes to the ledger. Either way the STOP wins on the very next turn.
+    _berlin_open(svc)
+    call_sid = sid("CA")
+    assert gathers_speech(tw.call(call_sid, to=CLINIC_EU).get_data(as_text=True))
+    tw.sms("STOP", to=CLINIC_EU)
+    if not cached:
+        assert consent_cache.forget(svc, "spree-hausarzt", PATIENT)
+    turn = tw.voice_params(call_sid, to=CLINIC_EU, SpeechResult="I'd like to book")
+    body = tw.post("/twilio/voice/turn", turn).get_data(as_text=True)
+    assert ET.fromstring(body).find("Dial") is not None and not gathers_speech(body)
