@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from callgateway.cli import main
 from callgateway.rights import export_schema
 from callgateway.wiring import Services
-from tests.conftest import cli_env
+from tests.regions import stored_cli_env
 from tests.twilio import PATIENT
 
 pytest_plugins = ["tests.region_fixtures"]
@@ -21,13 +21,7 @@ pytest_plugins = ["tests.region_fixtures"]
 
 @pytest.fixture
 def env(stored_services: Services, aws_env: str, region_config_path: Path) -> dict[str, str]:
-    return cli_env(
-        CALLGATEWAY_CONFIG=str(region_config_path),
-        DATABASE_URL=stored_services.settings.database_url,
-        REDIS_URL=stored_services.settings.redis_url,
-        AWS_ENDPOINT_URL=aws_env,
-        TWILIO_API_BASE="http://127.0.0.1:9",
-    )
+    return stored_cli_env(stored_services, region_config_path, aws_env)
 
 
 @pytest.mark.parametrize(
