@@ -29,10 +29,10 @@ from callgateway.booking.dates import say_when
 from callgateway.config import Clinic
 from callgateway.db.models import Appointment, Message, OutboxItem
 from callgateway.dbutil import insert_ignore
-from callgateway.outbound.delivery import UNKNOWN
+from callgateway.outbound.delivery import UNKNOWN, adopt_if_sent
 from callgateway.retention import retention_until
 from callgateway.storage import RegionViolation
-from callgateway.twilio_rest import PermanentError, TransientError, TwilioError
+from callgateway.twilio_rest import AmbiguousError, PermanentError, TwilioError
 from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
@@ -285,23 +285,20 @@ def _send_sms(services: Services, clinic: Clinic, item: OutboxItem, now: datetim
         message = session.scalars(select(Message).where(Message.idempotency_key == key)).one()
         if message.message_sid:
             return "already sent"
-        unknown_since = message.created_at if message.status == UNKNOWN else None
     try:
-        if unknown_since is not None:  # the last try timed out: did Twilio send it?
-            found = services.twilio.find_sms(
-                appointment.phone, item.payload["from"], body, unknown_since
-            )
-            if found:
-                status, sid = str(found.get("status") or "queued"), found.get("sid")
-                _mark_message(services, key, status=status, sid=sid)
-                return "sent (found at Twilio after a timeout)"
+        if (
+            adopt_if_sent(services, message, appointment.phone, item.payload["from"], body)
+            is not None
+        ):
+            return "sent (found at Twilio after a timeout)"
         sent = services.twilio.send_sms(appointment.phone, item.payload["from"], body)
     except PermanentError as exc:
         _mark_message(services, key, status="failed")
         raise GiveUp(f"twilio refused: {exc}") from None
+    except AmbiguousError as exc:
+        _mark_message(services, key, status=UNKNOWN)
+        raise Retry(f"twilio: {exc}") from None
     except TwilioError as exc:
-        if isinstance(exc, TransientError) and exc.ambiguous:
-            _mark_message(services, key, status=UNKNOWN)
         raise Retry(f"twilio: {exc}") from None
     _mark_message(services, key, status=str(sent.get("status") or "queued"), sid=sent.get("sid"))
     return "sent"

@@ -36,15 +36,12 @@ class TwilioError(Exception):
 
 
 class TransientError(TwilioError):
-    """Worth retrying later: Twilio or the network had a bad moment. `ambiguous`: the
-    request went out and no answer came back (a read timeout on a POST), so Twilio may
-    have acted on it; a retry must look before it repeats it (`find_sms`)."""
-
-    ambiguous = False
+    """Worth retrying later: Twilio or the network had a bad moment."""
 
 
 class AmbiguousError(TransientError):
-    ambiguous = True
+    """The request went out and no answer came back (a read timeout on a POST): Twilio may
+    have acted on it, so a retry must look before it repeats it (`find_sms`)."""
 
 
 class PermanentError(TwilioError):

@@ -101,14 +101,10 @@ def send_sms(
         earlier = None if fresh else _message(session, idempotency_key)
     if earlier is not None and earlier.message_sid:
         return earlier.message_sid  # sent by an earlier try whose job did not finish
-    if earlier is not None and earlier.status == UNKNOWN:
-        # That try timed out after the request went out: Twilio may have sent it.
-        found = services.twilio.find_sms(to, clinic_number(clinic), body, earlier.created_at)
-        if found:
-            sid = str(found.get("sid") or "")
-            status = found.get("status") or "queued"
-            _set_message(services, idempotency_key, message_sid=sid or None, status=status)
-            return sid
+    if earlier is not None:
+        adopted = adopt_if_sent(services, earlier, to, clinic_number(clinic), body)
+        if adopted is not None:
+            return adopted
     try:
         result = services.twilio.send_sms(
             to, clinic_number(clinic), body, status_callback=services.url(SMS_STATUS_PATH)
@@ -127,6 +123,24 @@ def send_sms(
     _set_message(
         services, idempotency_key, message_sid=sid or None, status=result.get("status") or "queued"
     )
+    return sid
+
+
+def adopt_if_sent(
+    services: Services, earlier: Message, to: str, from_: str, body: str
+) -> str | None:
+    """`earlier`'s send timed out after the request went out (status UNKNOWN): if Twilio
+    has the message, record its sid and status on the row and return the sid; else None,
+    and the caller sends. Raises what the adapter raises."""
+    if earlier.status != UNKNOWN or earlier.idempotency_key is None:
+        return None
+    assert services.twilio is not None
+    found = services.twilio.find_sms(to, from_, body, earlier.created_at)
+    if not found:
+        return None
+    sid = str(found.get("sid") or "")
+    status = str(found.get("status") or "queued")[:24]
+    _set_message(services, earlier.idempotency_key, message_sid=sid or None, status=status)
     return sid
 
 
