@@ -68,18 +68,27 @@ def state_of(services: Services, clinic_id: str, phone: str, missed: bool = Fals
             cached, redis_up = None, False
     if cached is not None:
         return cached
-    try:
-        snap = read_snapshot(services, clinic_id, phone)
-    except Exception as exc:  # any failure to read is a deny, never a crash or an allow
-        log.error(
-            "consent state unreadable (cache %s, database failed): denying",
-            "miss" if redis_up else "down",
-            extra={"clinic": clinic_id, "error": type(exc).__name__},
-        )
+    snap = _from_ledger(services, clinic_id, phone, "miss" if redis_up else "down")
+    if snap is None:
         return None
     if redis_up:
         cache.put(services, clinic_id, phone, snap)
     return snap.state
+
+
+def _from_ledger(
+    services: Services, clinic_id: str, phone: str, cache_was: str
+) -> ledger.Snapshot | None:
+    """The ledger's snapshot, or None (logged) when the database can't be read."""
+    try:
+        return read_snapshot(services, clinic_id, phone)
+    except Exception as exc:  # any failure to read is a deny, never a crash or an allow
+        log.error(
+            "consent state unreadable (cache %s, database failed): denying",
+            cache_was,
+            extra={"clinic": clinic_id, "error": type(exc).__name__},
+        )
+        return None
 
 
 def may(
@@ -104,19 +113,9 @@ def may(
         # No number to look up and none to reach: the AI may talk, nothing is ever sent.
         return Decision(action == "ai_handling", ANONYMOUS_CALLER)
     if ledger_only:
-        return decide(_ledger_state(services, clinic_id, phone))
+        snap = _from_ledger(services, clinic_id, phone, "skipped")
+        return decide(snap.state if snap else None)
     return decide(state_of(services, clinic_id, phone, missed))
-
-
-def _ledger_state(services: Services, clinic_id: str, phone: str) -> str | None:
-    try:
-        return read_snapshot(services, clinic_id, phone).state
-    except Exception as exc:  # unreadable is a deny, as in state_of
-        log.error(
-            "consent state unreadable (database failed): denying",
-            extra={"clinic": clinic_id, "error": type(exc).__name__},
-        )
-        return None
 
 
 def decide(state: str | None) -> Decision:
