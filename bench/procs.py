@@ -26,7 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # loopback only: the bench never sends traffic anywhere else
 # moto takes any credentials and boto3 insists on some: never the caller's real ones.
 BENCH_AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-SERVERS = {"floor": "bench.floor:create_app()", "app": "callgateway.app:create_app()"}
+SERVERS = {
+    "floor": "bench.floor:create_app()",
+    "app": "callgateway.app:create_app()",
+    "signed": "bench.floor:create_signed_app()",
+    "minimal": "bench.floor:create_minimal_app()",
+}
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 

@@ -64,7 +64,10 @@ WHEN_COUNT = 5000
 class Bench:
     """The services, the two gunicorns and the Runner of one invocation."""
 
-    def __init__(self, args: argparse.Namespace, stack: contextlib.ExitStack, floor: bool):
+    def __init__(
+        self, args: argparse.Namespace, stack: contextlib.ExitStack, others: set[str]
+    ) -> None:
+        """`others`: the servers besides the gateway ("floor", the references)."""
         self.args, self.stack = args, stack
         self.token = "bench-" + secrets.token_hex(16)  # never the dev token
         if args.keep:  # logs and data files stay for a post-mortem
@@ -78,7 +81,7 @@ class Bench:
             number, country = clinic_number(args.config)
             print(f"bench: starting services (db={args.db}) in {self.workdir}", file=sys.stderr)
             extra = start_services(args.config, args.db, self.workdir, stack)
-            self.ports = {"app": free_port(), **({"floor": free_port()} if floor else {})}
+            self.ports = {"app": free_port(), **{name: free_port() for name in sorted(others)}}
             self.env = base_env(extra, self.token, self.ports["app"], args.config)
             migrate(self.env)
         except (ConfigError, ServiceError) as exc:
@@ -230,7 +233,8 @@ def call_log(bench: Bench, wait_seconds: float = 30.0) -> str:
 
 
 def full(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, Any]:
-    bench = Bench(args, stack, floor=True)
+    todo, _ = plan(args.only)
+    bench = Bench(args, stack, others={s.server for s in todo} - {"app"})
     out: dict[str, Any] = {}
     if not args.scaling:
         out["scenarios"] = scenarios(bench)
@@ -367,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.ExitStack() as stack:
             try:
                 if args.soak:
-                    bench = Bench(args, stack, floor=False)
+                    bench = Bench(args, stack, others=set())
                     out["soak"] = soak.soak(
                         bench.servers["app"], bench.ctx, bench.token, bench.workdir,
                         args.minutes, args.connections, args.threads, args.interval,

@@ -1,6 +1,7 @@
 """The benchmark scenarios, in one place: change a path or a target here and nowhere else.
 
-Each scenario is a server ("floor" = the bare Flask app, "app" = CallGateway), a path
+Each scenario is a server ("floor" = the bare Flask app, "signed" and "minimal" = the
+references of bench.floor, "app" = CallGateway), a path
 (with query, if any: it is part of the signed URL) and a function building the POST form
 for request number ``i``. Scenarios run in the order listed; ``uses_calls`` scenarios act
 on the CallSids that the ``voice`` run actually created, so the agent really runs.
@@ -208,7 +209,7 @@ def sms_params(ctx: Context, i: int) -> dict[str, str]:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    server: Literal["floor", "app"]
+    server: Literal["floor", "signed", "minimal", "app"]
     path: str
     params: Callable[[Context, int], dict[str, str]]
     min_ratio: float | None = None  # of the floor's req/s
@@ -234,6 +235,10 @@ class Scenario:
 SCENARIOS: tuple[Scenario, ...] = (
     # The floor gets the same body and headers as `voice`, so the ratio isolates the app.
     Scenario("floor", "floor", "/twilio/voice", voice_params),
+    # References (bench.floor): the floor plus the signature check; plus a log line and one
+    # Redis write. Reported, no target: they show how much of the floor any webhook keeps.
+    Scenario("signed", "signed", "/twilio/voice", voice_params),
+    Scenario("minimal", "minimal", "/twilio/voice", voice_params),
     Scenario("voice", "app", "/twilio/voice", voice_params, min_ratio=0.5, max_p99_ms=25),
     # turn before status: a Gather result on a completed call would measure the wrong path.
     Scenario(

@@ -27,9 +27,9 @@ def bench(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str],
 
 
 def no_floor_left() -> bool:
-    # Only the bench serves bench.floor; once it has exited, no such gunicorn remains.
+    # Only the bench serves bench.floor's apps; once it has exited, no such gunicorn remains.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return not any("bench.floor:create_app" in line for line in ps.splitlines())
+    return not any("bench.floor:create_" in line for line in ps.splitlines())
 
 
 def test_a_short_run_prints_the_table_and_exits_zero(tmp_path: Path) -> None:
@@ -41,6 +41,20 @@ def test_a_short_run_prints_the_table_and_exits_zero(tmp_path: Path) -> None:
     (row,) = [s for s in result["scenarios"] if s["name"] == "sms"]
     assert row["load"]["non_2xx"] == 0 and row["load"]["requests"] > 0
     assert row["latency"]["requests"] > 0 and row["load"]["app_p99_ms"] > 0
+    assert no_floor_left()
+
+
+def test_the_reference_rows_run_against_their_own_servers_and_answer_2xx(tmp_path: Path) -> None:
+    # A reference that refused the bench's signatures would show 403s: an ERROR, not a figure.
+    _, result = bench(
+        tmp_path, "--only", "signed", "--only", "minimal", "--duration", "1",
+        "--latency-duration", "1",
+    )  # fmt: skip
+    rows = {s["name"]: s for s in result["scenarios"]}
+    assert set(rows) == {"floor", "signed", "minimal"}
+    for name in ("signed", "minimal"):
+        assert rows[name]["load"]["requests"] > 0 and rows[name]["load"]["non_2xx"] == 0
+        assert rows[name]["ratio"] > 0
     assert no_floor_left()
 
 
