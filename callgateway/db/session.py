@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str) -> Engine:
+    # hide_parameters: a database error's text (a log line, a job's stored traceback) shows
+    # the SQL but never the values bound to it, which are phone numbers and speech.
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 15})
+        engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -37,6 +39,7 @@ def make_engine(url: str) -> Engine:
         max_overflow=5,
         pool_timeout=2,
         connect_args={"connect_timeout": 2},
+        hide_parameters=True,
     )
 
 

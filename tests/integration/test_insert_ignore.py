@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
+from sqlalchemy.exc import IntegrityError
+
 from callgateway.db.models import ConsentEvent
 from callgateway.db.session import Database
 from callgateway.dbutil import insert_ignore
@@ -31,3 +34,30 @@ def test_second_insert_with_the_same_natural_key_reports_no_new_row(db_url: str)
     db.dispose()
     assert (first, second) == (True, False)
     assert states == ["opted_out"]
+
+
+def test_a_database_error_names_the_sql_but_never_the_number_bound_to_it(db_url: str) -> None:
+    # Such text reaches log lines and the tracebacks RQ keeps for failed jobs.
+    db = Database(db_url)
+    values = {
+        "clinic_id": "riverside-physio",
+        "phone": "+447700900456",
+        "state": "opted_out",
+        "channel": "sms",
+        "source_id": "SM" + "2" * 32,
+        "created_at": datetime.now(UTC),
+        "data_category": "consent",
+        "retention_until": date(2032, 1, 1),
+    }
+    with db.session() as s:
+        s.add(ConsentEvent(**values))
+    try:
+        with pytest.raises(IntegrityError) as failed, db.session() as s:
+            s.add(ConsentEvent(**values))  # the same source_id: a unique violation
+    finally:
+        db.dispose()
+    text = str(failed.value)
+    assert "consent_events" in text  # still says what failed
+    assert "7700900456" not in text  # the number was a bound value: hidden
+    # (PostgreSQL's own DETAIL names the conflicting key, here a MessageSid: no unique key
+    # that can raise holds a number in clear; the alert one is only written ON CONFLICT.)
