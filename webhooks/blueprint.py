@@ -29,7 +29,10 @@ def empty() -> Response:
     return Response("", status=200, mimetype="text/plain")
 
 
-@bp.before_request
+# App-wide hooks: the webhook app holds this blueprint alone (callgateway.app.webhook_app),
+# and a blueprint's own hooks don't run when routing fails, which would answer an unsigned
+# request to an unknown path or with GET with 404/405 rather than 403.
+@bp.before_app_request
 def _verify_signature() -> Response | None:
     g.started = time.perf_counter()
     svc = services()
@@ -41,7 +44,7 @@ def _verify_signature() -> Response | None:
     return None
 
 
-@bp.after_request
+@bp.after_app_request
 def _log_line(response: Response) -> Response:
     started = g.get("started")
     latency_ms = round((time.perf_counter() - started) * 1000, 2) if started else None

@@ -51,6 +51,23 @@ def test_unsigned_request_is_refused_and_writes_nothing(
     assert rows(svc) == (0, 0)
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/twilio/voice"), ("PUT", "/twilio/sms"), ("POST", "/twilio/no-such-hook")],
+)
+def test_unsigned_request_to_any_twilio_path_or_method_gets_403(
+    tw: TwilioSim, svc: Services, method: str, path: str
+) -> None:
+    # Not 404 or 405: an unsigned caller learns nothing about which webhooks exist.
+    response = tw.client.open(path, method=method, data=tw.voice_params(sid("CA")))
+    assert response.status_code == 403
+    assert rows(svc) == (0, 0)
+
+
+def test_a_signed_request_to_an_unknown_twilio_path_is_not_found(tw: TwilioSim) -> None:
+    assert tw.post("/twilio/no-such-hook", tw.voice_params(sid("CA"))).status_code == 404
+
+
 def test_forged_signature_is_refused(tw: TwilioSim, svc: Services) -> None:
     params = tw.voice_params(sid("CA"))
     forged = sign(BASE_URL + "/twilio/voice", params, token="not-the-auth-token")
