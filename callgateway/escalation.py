@@ -228,9 +228,13 @@ def voicemail_done(services: Services, event: VoicemailDone) -> str:
     resp = VoiceResponse()
     if found is not None:
         call, clinic = found
-        if event.recording_sid and (event.seconds or 0) > 0:
-            with services.db.session() as session:
+        with services.db.session() as session:
+            if event.recording_sid and (event.seconds or 0) > 0:
                 _close_item(services, session, call.call_sid, "escalation")
+            else:
+                # Offered voicemail, left none: the log must not say voicemail took it.
+                # The escalation item stays open, so staff can still ring back.
+                calls.note(session, call.call_sid, outcome="no-message", handled_by="none")
         say(resp, VOICEMAIL_THANKS, clinic)
     else:
         resp.say(VOICEMAIL_THANKS, language="en-GB")

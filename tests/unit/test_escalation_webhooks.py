@@ -168,6 +168,22 @@ def test_an_empty_recording_leaves_the_escalation_open(
     call_sid = escalated_call(services, twilio)
     post(twilio, "/twilio/voice/voicemail/done", call_sid, RecordingDuration="0")
     assert work(services) == [("escalation", "open", "asked-for-person")]
+    # Voicemail was offered, not used: the call log says nobody handled the call.
+    call = logged(services, call_sid)
+    assert (call.outcome, call.handled_by) == ("no-message", "none")
+
+
+def test_a_left_voicemail_is_logged_as_handled_by_voicemail(
+    services: Services, twilio: TwilioSim
+) -> None:
+    call_sid = escalated_call(services, twilio)
+    post(twilio, "/twilio/voice/dial/result", call_sid, DialCallStatus="no-answer")
+    post(
+        twilio, "/twilio/voice/voicemail/done", call_sid,
+        RecordingSid=sid("RE"), RecordingDuration="12",
+    )  # fmt: skip
+    call = logged(services, call_sid)
+    assert (call.outcome, call.handled_by) == ("voicemail", "voicemail")
 
 
 def test_a_caller_hanging_up_while_it_rings_is_a_missed_call(
