@@ -580,7 +580,10 @@ def run(cmd: Sequence[str]) -> int:
         for words in (("retention", "schedule"), ("outbound", "resync")):
             subprocess.run([_venv_tool("callgateway"), *words], env=env, check=False)
         worker_log = DEV_DIR / "worker.log"
-        worker_argv = [_venv_tool("rq"), "worker", "--with-scheduler", "-u", env["REDIS_URL"]]
+        worker_argv = [
+            *(_venv_tool("rq"), "worker", "--with-scheduler"),
+            *("--worker-class", "callgateway.worker.Worker", "-u", env["REDIS_URL"]),
+        ]
         with worker_log.open("ab") as log:
             children.append(_spawn([*worker_argv, "default"], log, env=env))
             print(f"worker: rq worker started (pid {children[-1].pid}, log {worker_log})")

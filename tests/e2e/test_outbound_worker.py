@@ -37,6 +37,7 @@ from tests.twilio import ACCOUNT_SID, CLINIC_UK, PATIENT_2, TwilioSim
 CARER = "+447700900731"
 OPTED_OUT_RECEIVER = "+447700900732"
 RQ = str(Path(sys.executable).parent / "rq")
+WORKER = [RQ, "worker", "--worker-class", "callgateway.worker.Worker"]  # the Procfile's
 
 
 @dataclass
@@ -114,7 +115,7 @@ def deployment(
     log_path = tmp_path / "worker.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [RQ, "worker", "--with-scheduler", "-u", redis_url, "default"],
+            [*WORKER, "--with-scheduler", "-u", redis_url, "default"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -30,6 +30,7 @@ from tests.regions import s3, write_config
 from tests.twilio import CLINIC_UK, PATIENT, PATIENT_2
 
 RQ = str(Path(CALLGATEWAY).parent / "rq")
+WORKER = [RQ, "worker", "--worker-class", "callgateway.worker.Worker"]  # the Procfile's
 
 
 @dataclass
@@ -47,7 +48,7 @@ class DevStack:
     def work(self) -> None:
         """What the dev worker does between calls: run every queued job, then stop."""
         done = subprocess.run(
-            [RQ, "worker", "--burst", "-u", self.env["REDIS_URL"], "default"],
+            [*WORKER, "--burst", "-u", self.env["REDIS_URL"], "default"],
             env=self.env,
             cwd=ROOT,
             capture_output=True,
