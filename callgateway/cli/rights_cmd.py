@@ -42,7 +42,10 @@ def erase(phone: str, clinic_id: str, yes: bool) -> None:
     if svc.directory.by_id(clinic_id) is None:
         fail(f"--clinic: unknown clinic {clinic_id!r}")
     if not yes:
-        click.confirm(f"Erase everything {clinic_id} holds for this number?", abort=True)
+        # The question goes to stderr: stdout carries only the JSON result.
+        question = f"Erase everything {clinic_id} holds for this number?"
+        if not click.confirm(question, err=True, default=False):
+            fail("aborted")
     try:
         done = rights.erase(svc, phone, clinic_id, actor("rights erase"))
     except rights.RightsError as exc:

@@ -32,7 +32,6 @@ def env(stored_services: Services, aws_env: str, region_config_path: Path) -> di
         ["rights", "export", "--phone", PATIENT, "--clinic", "nowhere"],
         ["rights", "erase", "--phone", PATIENT, "--clinic", "nowhere", "--yes"],
         ["rights", "erase", "--phone", PATIENT],
-        ["rights", "erase", "--phone", PATIENT, "--clinic", "riverside-physio"],  # no --yes
         ["retention", "sweep", "--now", "yesterday"],
     ],
 )
@@ -49,8 +48,19 @@ def test_erase_without_yes_asks_and_does_nothing_on_no(env: dict[str, str]) -> N
         env=env, input="n\n",
     )  # fmt: skip
     assert result.exit_code == 1
-    assert "Erase everything riverside-physio holds" in result.stdout
-    assert result.stderr.strip() == "error: aborted"
+    assert "Erase everything riverside-physio holds" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "error: aborted"
+    assert result.stdout == ""
+
+
+def test_erase_confirmed_at_the_prompt_prints_only_json_on_stdout(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        main, ["rights", "erase", "--phone", PATIENT, "--clinic", "riverside-physio"],
+        env=env, input="y\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["clinic"] == "riverside-physio"
+    assert "Erase everything" in result.stderr
 
 
 def test_export_of_an_unknown_number_is_valid_and_empty(env: dict[str, str]) -> None:
