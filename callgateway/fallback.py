@@ -2,11 +2,16 @@
 
 Twilio answers an HTTP 500 with "an application error has occurred" and hangs up: the
 worst thing a clinic line can do. So the twilio blueprint's last-resort handler asks this
-module instead, and it decides from the config and the clock alone (no database, no Redis,
-no network): consent cannot be read, so no AI (fail closed). A caller who has not yet tried
-the team is put through to it while the clinic is open; anyone else hears a clear apology.
-Nothing is written here: a status callback that Twilio redelivers, or the next webhook once
-the database is back, creates the call's row (`flow.call_status` starts a missing call).
+module instead, and it decides from the config and the clock, without the database:
+consent cannot be read, so no AI (fail closed), and the caller is treated as opted out. A
+person while the clinic is open, else (or when nobody answers) a voicemail. Nothing is
+written to the database here: a status callback that Twilio redelivers, or the next
+webhook once the database is back, creates the call's row (`flow.call_status` starts a
+missing call).
+
+A voicemail is taken only when a later look at Twilio for it could be booked (Redis,
+`lifecycle.schedule_find`): its own status callback may arrive while the database is still
+down, and a message nobody can find is worse than an honest "call again later".
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callgateway.config import Clinic
 from callgateway.directory import is_open
-from callgateway.escalation import ANSWERED
+from callgateway.escalation import ANSWERED, NOBODY_FREE, VOICEMAIL, VOICEMAIL_ANONYMOUS
 from callgateway.twiml import say
 from callgateway.wiring import Services
+from recordings import lifecycle
 
 TROUBLE = "Sorry, we are having technical problems."
 CONNECTING = "Connecting you to a member of our team."
@@ -26,20 +32,32 @@ CALL_AGAIN = (
     "Please call again later. Goodbye."
 )
 GOODBYE = "Thank you for calling. Goodbye."
-AFTER_DIAL = "If nobody could take your call, please call again later. Goodbye."
+MESSAGE_TAKEN = "Thank you. Your message will reach the team. Goodbye."
+
+# The fallback's own follow-ups (webhooks.unavailable): they never touch the database.
+AFTER_DIAL_PATH = "/twilio/voice/fallback/dial"
+AFTER_MESSAGE_PATH = "/twilio/voice/fallback/voicemail-done"
 
 # Webhooks that come before the caller has been offered a person: the fallback may dial.
-# Later ones (the Dial's action, the voicemail menu) only apologise: the team was tried.
 MAY_DIAL = frozenset({"/twilio/voice", "/twilio/voice/recording/start", "/twilio/voice/turn"})
+# After the team was tried (nobody answered, or the voicemail menu): a message, not a ring.
+MAY_TAKE_MESSAGE = MAY_DIAL | {"/twilio/voice/dial/result", "/twilio/voice/voicemail/choice"}
 # After a person or the voicemail: the caller has been served, only a goodbye is left.
 SERVED = frozenset({"/twilio/voice/voicemail/done"})
 
 
 def voice_twiml(
-    services: Services, path: str, called: str, inbound: bool, dial_status: str = ""
+    services: Services,
+    path: str,
+    called: str,
+    inbound: bool,
+    dial_status: str = "",
+    call_sid: str = "",
+    withheld: bool = False,
 ) -> str:
     """TwiML for a voice webhook that failed. `called` is the clinic-side number (E.164
-    or ''); `inbound` False for calls we placed (reminders, check-ins), which just end."""
+    or ''); `inbound` False for calls we placed (reminders, check-ins), which just end;
+    `call_sid` '' when Twilio's was unusable (then no voicemail: it could not be found)."""
     clinic = services.directory.by_number(called) if inbound else None
     resp = VoiceResponse()
     served = path in SERVED or (
@@ -47,18 +65,76 @@ def voice_twiml(
     )
     if served:
         say(resp, GOODBYE, clinic)
-    elif path in MAY_DIAL and clinic is not None and _can_dial(services, clinic):
+    elif clinic is None:
+        say(resp, CALL_AGAIN, clinic)
+    elif path in MAY_DIAL and _can_dial(services, clinic):
         say(resp, f"{TROUBLE} {CONNECTING}", clinic)
-        # No action URL: the call has no row to close (and the database may still be
-        # down), so Twilio goes on to the next verb when the Dial ends, answered or not.
-        dial = resp.dial(caller_id=called, timeout=clinic.escalation.ring_seconds)
+        # The Dial's answer goes to a route of ours that needs no database either.
+        dial = resp.dial(
+            caller_id=called,
+            timeout=clinic.escalation.ring_seconds,
+            action=services.url(AFTER_DIAL_PATH),
+            method="POST",
+        )
         for number in clinic.escalation.numbers:
             dial.number(number)
-        say(resp, AFTER_DIAL, clinic)
+        return str(resp)
+    elif path in MAY_TAKE_MESSAGE and _take_message(services, clinic, resp, call_sid, withheld):
+        return str(resp)
     else:
         say(resp, CALL_AGAIN, clinic)
     resp.hangup()
     return str(resp)
+
+
+def after_dial(
+    services: Services, called: str, dial_status: str, call_sid: str, withheld: bool
+) -> str:
+    """The fallback's Dial ended: a goodbye after a person, else a voicemail."""
+    clinic = services.directory.by_number(called)
+    resp = VoiceResponse()
+    if dial_status.lower() in ANSWERED:
+        say(resp, GOODBYE, clinic)
+    elif clinic is None or not _take_message(
+        services, clinic, resp, call_sid, withheld, intro=NOBODY_FREE
+    ):
+        say(resp, CALL_AGAIN, clinic)
+    else:
+        return str(resp)
+    resp.hangup()
+    return str(resp)
+
+
+def after_message(services: Services, called: str) -> str:
+    resp = VoiceResponse()
+    say(resp, MESSAGE_TAKEN, services.directory.by_number(called))
+    resp.hangup()
+    return str(resp)
+
+
+def _take_message(
+    services: Services,
+    clinic: Clinic,
+    resp: VoiceResponse,
+    call_sid: str,
+    withheld: bool,
+    intro: str = TROUBLE,
+) -> bool:
+    """A voicemail, when its later look-up could be booked; False (nothing added) if not."""
+    if not call_sid or not lifecycle.schedule_find(services, call_sid):
+        return False
+    say(resp, f"{intro} {VOICEMAIL_ANONYMOUS if withheld else VOICEMAIL}", clinic)
+    resp.record(
+        max_length=clinic.voicemail_max_seconds,
+        play_beep=True,
+        finish_on_key="#",
+        trim="trim-silence",
+        action=services.url(AFTER_MESSAGE_PATH),
+        method="POST",
+        recording_status_callback=services.url("/twilio/voice/recording/status?kind=voicemail"),
+        recording_status_callback_method="POST",
+    )
+    return True
 
 
 def _can_dial(services: Services, clinic: Clinic) -> bool:

@@ -57,6 +57,12 @@ def adopt_recording(
         return "queued"
 
 
+def find_call_recordings(call_sid: str) -> str:
+    """A call answered while the database was down: place what Twilio recorded of it."""
+    with wired() as services:
+        return f"{lifecycle.find_call_recordings(services, call_sid)} placed"
+
+
 def retention_sweep(now_iso: str | None = None, reschedule: bool = True) -> dict[str, int]:
     """The daily sweep; also queues again recordings whose transfer job was lost."""
     from callgateway.sweep import sweep

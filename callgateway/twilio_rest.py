@@ -148,6 +148,12 @@ class TwilioRest:
     def fetch_recording_media(self, recording_sid: str) -> bytes:
         return self._request("GET", self.recording_media_url(recording_sid)).content
 
+    def list_call_recordings(self, call_sid: str) -> list[dict[str, Any]]:
+        """The recordings Twilio holds for one call (`sid`, `status`, `source`, `duration`):
+        used to find a voicemail taken while the database could not note it."""
+        listing = self._request("GET", self._url(f"Calls/{call_sid}/Recordings.json")).json()
+        return [dict(r) for r in listing.get("recordings") or []]
+
     def delete_recording(self, recording_sid: str) -> bool:
         """Delete at Twilio; False when it was already gone (a retry after success)."""
         try:

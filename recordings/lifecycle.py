@@ -418,3 +418,64 @@ def adopt(
         },
     )
     return row_id
+
+
+# --- calls answered while the database was down ----------------------------------------
+
+FIND_JOB = "callgateway.jobs.find_call_recordings"
+# The first look once the caller has had time to speak; then until the database is back.
+FIND_DELAY = timedelta(minutes=5)
+FIND_RETRY_INTERVALS = [300, 600, 1800, 3600, 3600, 7200, 14400, 28800]
+KIND_BY_SOURCE = {"RecordVerb": "voicemail"}  # the <Record> verb: a voicemail
+
+
+def find_job_id(call_sid: str) -> str:
+    return f"find-{call_sid}"
+
+
+def schedule_find(services: Services, call_sid: str) -> bool:
+    """Book a later look at Twilio for the recordings of a call the database could not log.
+
+    The fallback (callgateway.fallback) takes a voicemail only when this succeeds: the
+    recording's own status callback may come while the database is still down, and then
+    nothing here would ever know the message exists. Needs Redis only.
+    """
+    if services.queue is None:
+        return False
+    try:
+        services.queue.enqueue_in(
+            FIND_DELAY,
+            FIND_JOB,
+            call_sid,
+            job_id=find_job_id(call_sid),
+            retry=Retry(max=len(FIND_RETRY_INTERVALS), interval=FIND_RETRY_INTERVALS),
+        )
+    except redis.RedisError as exc:
+        log.error("could not book the look for a voicemail", extra={"error": type(exc).__name__})
+        return False
+    return True
+
+
+def find_call_recordings(services: Services, call_sid: str) -> int:
+    """Place every completed recording Twilio holds for the call that has no row here
+    (`adopt`), and queue its transfer. Raises while the database or Twilio is down, so RQ
+    tries again. Returns how many it placed."""
+    assert services.twilio is not None
+    held = services.twilio.list_call_recordings(call_sid)
+    with services.db.session() as session:
+        known = set(
+            session.scalars(select(Recording.recording_sid).where(Recording.call_sid == call_sid))
+        )
+    placed = 0
+    for rec in held:
+        sid = str(rec.get("sid") or "")
+        if not sid.startswith("RE") or sid in known or rec.get("status") != "completed":
+            continue
+        kind = KIND_BY_SOURCE.get(str(rec.get("source") or ""), "recording")
+        duration = rec.get("duration")
+        seconds = int(duration) if str(duration or "").isdigit() else None
+        row_id = adopt(services, sid, call_sid, kind, seconds)
+        if row_id is not None:
+            enqueue_transfer(services, row_id)
+            placed += 1
+    return placed

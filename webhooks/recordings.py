@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from recordings.lifecycle import KINDS, RecordingEvent, recording_status
+from recordings.lifecycle import KIND_BY_SOURCE, KINDS, RecordingEvent, recording_status
 from webhooks.blueprint import bp, empty, services
 from webhooks.events import BadEvent, int_field, sid
-
-# When the query lost its kind, Twilio's RecordingSource still tells a <Record> apart.
-_KIND_BY_SOURCE = {"RecordVerb": "voicemail"}
 
 
 @bp.post("/voice/recording/status")
@@ -26,7 +23,8 @@ def recording_status_callback() -> Response:
         return empty()
     kind = request.args.get("kind", "")
     if kind not in KINDS:
-        kind = _KIND_BY_SOURCE.get(request.form.get("RecordingSource", ""), "recording")
+        # When the query lost its kind, Twilio's RecordingSource still tells a <Record> apart.
+        kind = KIND_BY_SOURCE.get(request.form.get("RecordingSource", ""), "recording")
     recording_status(
         services(),
         RecordingEvent(

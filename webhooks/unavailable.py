@@ -16,8 +16,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
 from callgateway import fallback
+from callgateway.phone import ANONYMOUS
 from webhooks.blueprint import bp, services, twiml
-from webhooks.events import our_number, text_field
+from webhooks.events import BadEvent, our_number, sid, text_field, their_number
 
 log = logging.getLogger("callgateway.webhooks")
 
@@ -42,5 +43,37 @@ def _unavailable(exc: Exception) -> Response | HTTPException:
             called=our_number(form.get("To")),
             inbound=(form.get("Direction") or "inbound").startswith("inbound"),
             dial_status=text_field(form, "DialCallStatus", 24).strip(),
+            call_sid=_call_sid(),
+            withheld=their_number(form.get("From")) == ANONYMOUS,
         )
     )
+
+
+# The fallback's follow-ups: the Dial it placed ended, or a message was left. Like the
+# fallback they need no database, which may still be down.
+
+
+@bp.post(fallback.AFTER_DIAL_PATH.removeprefix("/twilio"))
+def fallback_dial_result() -> Response:
+    form = request.form
+    return twiml(
+        fallback.after_dial(
+            services(),
+            called=our_number(form.get("To")),
+            dial_status=text_field(form, "DialCallStatus", 24).strip(),
+            call_sid=_call_sid(),
+            withheld=their_number(form.get("From")) == ANONYMOUS,
+        )
+    )
+
+
+@bp.post(fallback.AFTER_MESSAGE_PATH.removeprefix("/twilio"))
+def fallback_message_left() -> Response:
+    return twiml(fallback.after_message(services(), called=our_number(request.form.get("To"))))
+
+
+def _call_sid() -> str:
+    try:
+        return sid(request.form, "CallSid", "CA")
+    except BadEvent:
+        return ""

@@ -1,26 +1,35 @@
 """PostgreSQL stopped: every voice webhook still answers the caller, without the AI.
 
-Consent cannot be read without the database, so nobody is handed to the AI (fail closed):
-a caller who has not yet tried the team is put through to it while the clinic is open, and
-hears a clear apology otherwise. Callbacks and inbound SMS get a 503 (nothing was stored,
-nothing is confirmed) so that Twilio's retry policy redelivers them; once the database is
-back the redelivered callbacks store exactly one row each.
+Consent cannot be read without the database, so the caller is treated as opted out and
+nobody is handed to the AI (fail closed): a caller who has not yet tried the team is put
+through to it while the clinic is open; when it is closed, or nobody answers, the caller
+can leave a voicemail, which is found at Twilio once the database is back. Callbacks and
+inbound SMS get a 503 (nothing was stored, nothing is confirmed) so that Twilio's retry
+policy redelivers them; once the database is back the redelivered callbacks store exactly
+one row each.
 """
 
 from __future__ import annotations
 
 import logging
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+import responses
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
+from callgateway import fallback
 from callgateway.clock import fixed
-from callgateway.db.models import Call, ConsentEvent, Message, Recording
+from callgateway.db.models import Call, ConsentEvent, Message, Recording, WorkItem
 from callgateway.devservices import Service
 from callgateway.wiring import Services
 from consent.gate import may
+from recordings import lifecycle
+from tests.conftest import BASE_URL
 from tests.faults.conftest import (
     ESCALATION_UK,
     app_for,
@@ -30,7 +39,7 @@ from tests.faults.conftest import (
 )
 from tests.integration.test_booking_calls import MONDAY_9AM, Phone
 from tests.services import service_stopped
-from tests.twilio import CLINIC_UK, PATIENT, TwilioSim, sid
+from tests.twilio import CLINIC_UK, PATIENT, REST_API, TwilioSim, sid
 
 pytestmark = pytest.mark.usefixtures("twilio_api")
 SUNDAY_NOON = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # riverside-physio is closed
@@ -80,7 +89,7 @@ def test_every_voice_webhook_answers_the_caller_while_postgresql_is_down(
         assert_caller_is_served(turn.status_code, turn.get_data(as_text=True))
         assert dialled(turn.get_data(as_text=True)) == [ESCALATION_UK]
 
-        # After the team was tried: an apology, never a second ring.
+        # After the team was tried: a voicemail, never a second ring.
         for path, extra in [
             ("/twilio/voice/dial/result", {"DialCallStatus": "no-answer"}),
             ("/twilio/voice/voicemail/choice?why=no-answer", {"Digits": "1"}),
@@ -88,7 +97,7 @@ def test_every_voice_webhook_answers_the_caller_while_postgresql_is_down(
             answer = tw.post(path, tw.voice_params(call_sid, CallStatus="in-progress", **extra))
             body = answer.get_data(as_text=True)
             assert_caller_is_served(answer.status_code, body)
-            assert dialled(body) == [] and "call again later" in " ".join(heard(body))
+            assert dialled(body) == [] and takes_a_message(body)
         done = tw.post(
             "/twilio/voice/dial/result",
             tw.voice_params(call_sid, CallStatus="in-progress", DialCallStatus="completed"),
@@ -100,19 +109,105 @@ def test_every_voice_webhook_answers_the_caller_while_postgresql_is_down(
     assert PATIENT not in caplog.text and PATIENT[-10:] not in caplog.text
 
 
-def test_a_closed_clinic_caller_hears_an_apology_while_postgresql_is_down(
+def takes_a_message(body: str) -> bool:
+    """A voicemail <Record> whose callbacks are the database-free ones."""
+    record = ET.fromstring(body).find("Record")
+    if record is None:
+        return False
+    assert record.get("action") == BASE_URL + fallback.AFTER_MESSAGE_PATH
+    assert record.get("recordingStatusCallback", "").endswith("/recording/status?kind=voicemail")
+    return "leave a message" in " ".join(heard(body))
+
+
+def booked_looks(svc: Services) -> list[str]:
+    return list(ScheduledJobRegistry(queue=Queue("default", connection=svc.redis)).get_job_ids())
+
+
+def test_the_fallbacks_dial_is_followed_by_a_voicemail_when_nobody_answers(
     svc: Services, tw: TwilioSim, postgres_server: Service
 ) -> None:
-    svc.clock = fixed(SUNDAY_NOON)
+    call_sid = sid("CA")
     with service_stopped(postgres_server):
+        ring = tw.call(call_sid).get_data(as_text=True)
+        dial = ET.fromstring(ring).find("Dial")
+        assert dial is not None and dial.get("action") == BASE_URL + fallback.AFTER_DIAL_PATH
+        after = tw.post(
+            fallback.AFTER_DIAL_PATH,
+            tw.voice_params(call_sid, CallStatus="in-progress", DialCallStatus="no-answer"),
+        ).get_data(as_text=True)
+        assert takes_a_message(after)
+        assert "nobody from the team is free" in " ".join(heard(after))
+        talked = tw.post(
+            fallback.AFTER_DIAL_PATH,
+            tw.voice_params(call_sid, CallStatus="in-progress", DialCallStatus="completed"),
+        ).get_data(as_text=True)
+        assert heard(talked) == [fallback.GOODBYE] and "<Record" not in talked
+        left = tw.post(fallback.AFTER_MESSAGE_PATH, tw.voice_params(call_sid))
+        assert heard(left.get_data(as_text=True)) == [fallback.MESSAGE_TAKEN]
+    assert booked_looks(svc) == [lifecycle.find_job_id(call_sid)]
+
+
+def test_a_voicemail_left_while_postgresql_is_down_reaches_the_staff_once_it_is_back(
+    svc: Services,
+    tw: TwilioSim,
+    postgres_server: Service,
+    twilio_api: responses.RequestsMock,
+) -> None:
+    svc.clock = fixed(SUNDAY_NOON)  # closed: no one to put the caller through to
+    call_sid, recording_sid = sid("CA"), sid("RE")
+    recording = {
+        **tw.voice_params(call_sid),
+        "RecordingSid": recording_sid,
+        "RecordingStatus": "completed",
+        "RecordingDuration": "14",
+    }
+    with service_stopped(postgres_server):
+        ring = tw.call(call_sid)
+        body = ring.get_data(as_text=True)
+        assert_caller_is_served(ring.status_code, body)
+        assert dialled(body) == [] and takes_a_message(body)
+        # The message's own callback finds the database still down: Twilio gives up.
+        path = "/twilio/voice/recording/status?kind=voicemail"
+        assert tw.post(path, recording).status_code == 503
+    assert booked_looks(svc) == [lifecycle.find_job_id(call_sid)]
+    assert rows(svc, Recording) == []
+
+    # The booked look, once the database is back: Twilio's list of the call's recordings.
+    twilio_api.get(
+        f"{REST_API}/Calls/{call_sid}/Recordings.json",
+        json={
+            "recordings": [
+                {"sid": recording_sid, "call_sid": call_sid, "status": "completed",
+                 "source": "RecordVerb", "duration": "14"},
+                {"sid": sid("RE"), "call_sid": call_sid, "status": "absent",
+                 "source": "RecordVerb", "duration": "0"},
+            ]
+        },
+    )  # fmt: skip
+    twilio_api.get(
+        f"{REST_API}/Calls/{call_sid}.json",
+        json={"sid": call_sid, "to": CLINIC_UK, "from": PATIENT, "status": "completed"},
+    )
+    assert lifecycle.find_call_recordings(svc, call_sid) == 1
+    assert lifecycle.find_call_recordings(svc, call_sid) == 0  # a retried job adds nothing
+    (rec,) = rows(svc, Recording)
+    assert (rec.recording_sid, rec.kind, rec.clinic_id, rec.phone, rec.region) == (
+        recording_sid, "voicemail", "riverside-physio", PATIENT, "uk",
+    )  # fmt: skip
+    (item,) = rows(svc, WorkItem)
+    assert (item.kind, item.status, item.clinic_id) == ("voicemail", "open", "riverside-physio")
+
+
+def test_with_redis_down_too_no_message_is_taken_that_nobody_could_find(
+    svc: Services, tw: TwilioSim, postgres_server: Service, redis_server: Service
+) -> None:
+    svc.clock = fixed(SUNDAY_NOON)
+    with service_stopped(postgres_server), service_stopped(redis_server):
         ring = tw.call(sid("CA"))
     body = ring.get_data(as_text=True)
     assert_caller_is_served(ring.status_code, body)
     assert dialled(body) == [] and "<Record" not in body
-    assert heard(body) == [
-        "Sorry, we are having technical problems and cannot take your call right now. "
-        "Please call again later. Goodbye."
-    ]
+    assert heard(body) == [fallback.CALL_AGAIN]
 
 
 def test_callbacks_get_503_during_the_outage_and_their_redelivery_stores_each_once(
