@@ -1,8 +1,9 @@
-"""Consent per number: look up a number's state at a clinic, record an opt-out or opt-in.
+"""Consent per number: every number's current state, look up one number's state at a
+clinic, record an opt-out or opt-in.
 
 Numbers travel in POST bodies, never in URLs (which end up in proxy logs and browser
-history). The ledger, its cache and the staff event's audit entry belong to `consent`;
-this page only asks it.
+history), and are listed masked: showing one goes through the audited reveal. The ledger,
+its cache and the staff event's audit entry belong to `consent`; this page only asks it.
 """
 
 from __future__ import annotations
@@ -12,17 +13,25 @@ import secrets
 
 from flask import flash, render_template, request
 from flask_login import login_required
-from sqlalchemy import select
+from sqlalchemy import exists, select
+from sqlalchemy.orm import aliased
 
 from callgateway import audit
 from callgateway.console import bp
-from callgateway.console.access import me, require_clinic, services, visible_ids
+from callgateway.console.access import (
+    chosen_clinics,
+    me,
+    require_clinic,
+    services,
+    visible_ids,
+)
 from callgateway.db.models import ConsentEvent
 from callgateway.phone import InvalidNumber, parse_e164
 from consent import ledger
 from consent import service as consent
 
 _REQUEST_ID = re.compile(r"^[0-9a-f]{16,32}$")
+PAGE = 50  # numbers per page of the state list
 
 
 def _recent() -> list[ConsentEvent]:
@@ -37,21 +46,63 @@ def _recent() -> list[ConsentEvent]:
         )
 
 
-def _page(status: consent.Status | None = None, clinic_id: str = "", phone: str = "") -> str:
+def _numbers(clinic_ids: list[str], before: int | None) -> tuple[list[ConsentEvent], int | None]:
+    """One page of numbers with their newest event (that event's state is the number's
+    state), newest change first, and the cursor for the next page.
+
+    Not `ledger.latest_per_number`: that loads every number of one clinic, and this list
+    is paged across clinics. "No newer event for the number" lets the database walk ids
+    downwards and stop after a page, each check one lookup on the (clinic_id, phone, id)
+    index.
+    """
+    newer = aliased(ConsentEvent)
+    stmt = select(ConsentEvent).where(
+        ConsentEvent.clinic_id.in_(clinic_ids),
+        ~exists().where(
+            newer.clinic_id == ConsentEvent.clinic_id,
+            newer.phone == ConsentEvent.phone,
+            newer.id > ConsentEvent.id,
+        ),
+    )
+    if before:
+        stmt = stmt.where(ConsentEvent.id < before)
+    with services().db.session() as db:
+        rows = list(db.scalars(stmt.order_by(ConsentEvent.id.desc()).limit(PAGE + 1)))
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    return rows, rows[-1].id if more and rows else None
+
+
+def _page(
+    status: consent.Status | None = None,
+    clinic_id: str = "",
+    phone: str = "",
+    numbers_clinic: str = "",
+    before: int | None = None,
+) -> str:
+    numbers, older = _numbers([c.id for c in chosen_clinics(numbers_clinic)], before)
     return render_template(
         "console/consent.html",
         status=status,
         clinic_id=clinic_id,
         phone=phone,
         recent=_recent(),
-        request_id=secrets.token_hex(16),
+        numbers=numbers,
+        older=older,
+        clinic_filter=numbers_clinic,
+        # One id per form: a double submit of either form is one event, yet pressing
+        # opt-out and then opt-in on the same page records both. 32 hex, as checked below.
+        request_ids={state: secrets.token_hex(16) for state in (ledger.OPTED_OUT, ledger.OPTED_IN)},
     )
 
 
 @bp.get("/consent")
 @login_required
 def consent_page() -> str:
-    return _page()
+    return _page(
+        numbers_clinic=request.args.get("clinic", ""),
+        before=request.args.get("before", type=int),
+    )
 
 
 def _form() -> tuple[str, str] | None:

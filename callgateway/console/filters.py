@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from flask import Flask, current_app
 
@@ -62,6 +62,11 @@ def local_time(
     return value.astimezone(clinic.tz).strftime(fmt) if clinic else value.strftime(fmt + " UTC")
 
 
+def day(value: date | None) -> str:
+    """A calendar date (a retention date): no time of day, so no time zone to convert."""
+    return value.strftime("%a %d %b %Y") if value else NONE
+
+
 def iso_local(value: str | None, clinic_id: str | None = None) -> str:
     if not value:
         return NONE
@@ -89,6 +94,7 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["visible_clinics"] = visible_clinics
     app.jinja_env.filters.update(
         iso_local=iso_local,
+        day=day,
         mask=mask,
         local_time=local_time,
         duration=duration,

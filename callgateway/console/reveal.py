@@ -8,7 +8,7 @@ from flask_login import login_required
 from callgateway import audit
 from callgateway.console import bp
 from callgateway.console.access import me, require_clinic, services
-from callgateway.db.models import Call, Message, Recording, WorkItem
+from callgateway.db.models import Call, ConsentEvent, Message, Recording, WorkItem
 
 # What may be revealed: the model and the column holding the number.
 SOURCES: dict[str, tuple[type, str]] = {
@@ -16,6 +16,7 @@ SOURCES: dict[str, tuple[type, str]] = {
     "item": (WorkItem, "phone"),
     "message": (Message, "phone"),
     "voicemail": (Recording, "phone"),
+    "consent": (ConsentEvent, "phone"),
 }
 
 

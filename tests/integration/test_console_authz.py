@@ -25,10 +25,11 @@ from callgateway.db.models_outbound import CheckinSchedule
 from callgateway.outbound import checkins
 from callgateway.phone import mask
 from callgateway.wiring import Services
+from consent import service as consent_service
 from tests.conftest import BASE_URL
 from tests.integration.test_console import Browser, add_call, add_item, add_user
 from tests.integration.test_console_pages import add_voicemail
-from tests.twilio import CLINIC_EU, CLINIC_UK, TwilioSim
+from tests.twilio import CLINIC_EU, CLINIC_UK, TwilioSim, sid
 
 A, B = "riverside-physio", "spree-hausarzt"
 # Each clinic's records carry their own patient (not PATIENT: the consent form's
@@ -41,7 +42,7 @@ ROLES = ["staff-a", "staff-b", "admin", "anonymous"]
 class Route:
     rule: str  # as in the URL map
     method: str
-    path: str  # with {item} {call} {message} {voicemail} {schedule} {clinic}
+    path: str  # with {item} {call} {message} {voicemail} {schedule} {consent} {clinic}
     form: dict[str, str] | None = None
     filtered: bool = True  # a GET that takes ?clinic= (403 for another clinic)
 
@@ -52,6 +53,7 @@ ROUTES = [
     Route("/console/queue", "GET", "/console/queue", filtered=False),
     Route("/console/queue/rows", "GET", "/console/queue/rows", filtered=False),
     Route("/console/consent", "GET", "/console/consent", filtered=False),
+    Route("/console/consent", "GET", "/console/consent?clinic={clinic}"),
     Route("/console/calls", "GET", "/console/calls?clinic={clinic}"),
     Route("/console/voicemails", "GET", "/console/voicemails?clinic={clinic}"),
     Route("/console/messages", "GET", "/console/messages?clinic={clinic}"),
@@ -65,6 +67,7 @@ ROUTES = [
     Route(
         "/console/reveal/<kind>/<int:record_id>", "POST", "/console/reveal/voicemail/{voicemail}"
     ),
+    Route("/console/reveal/<kind>/<int:record_id>", "POST", "/console/reveal/consent/{consent}"),
     Route("/console/consent", "POST", "/console/consent", {"phone": "+447700900999"}),
     Route(
         "/console/consent/record",
@@ -144,6 +147,11 @@ def seed(svc: Services, app: Flask) -> dict[str, dict[str, str]]:
                 message_text="Hello",
             ),
         )
+        consent_service.record_opt_out(svc, clinic, phone, "sms", sid("SM"))
+        with svc.db.session() as s:
+            consent_id = s.scalars(
+                select(ConsentEvent.id).where(ConsentEvent.clinic_id == clinic)
+            ).one()
         ids[clinic] = {
             "clinic": clinic,
             "item": str(add_item(svc, clinic, phone=phone).id),
@@ -151,6 +159,7 @@ def seed(svc: Services, app: Flask) -> dict[str, dict[str, str]]:
             "message": str(message_id),
             "voicemail": str(add_voicemail(svc, clinic, status="pending").id),
             "schedule": str(schedule),
+            "consent": str(consent_id),
         }
     return ids
 
