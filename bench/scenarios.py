@@ -236,7 +236,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     # The floor gets the same body and headers as `voice`, so the ratio isolates the app.
     Scenario("floor", "floor", "/twilio/voice", voice_params),
     # References (bench.floor): the floor plus the signature check; plus a log line and one
-    # Redis write. Reported, no target: they show how much of the floor any webhook keeps.
+    # Redis XADD. Reported, no target: they show how much of the floor any webhook keeps.
     Scenario("signed", "signed", "/twilio/voice", voice_params),
     Scenario("minimal", "minimal", "/twilio/voice", voice_params),
     Scenario("voice", "app", "/twilio/voice", voice_params, min_ratio=0.5, max_p99_ms=25),
