@@ -13,6 +13,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -150,6 +151,30 @@ class RulesAgent(Strict):
     kind: Literal["rules"]
 
 
+AGENT_KINDS = ("rules", "openai")
+
+
+def _agent_shorthand(value: Any) -> Any:
+    """`agent: rules` means `{kind: rules}`. The kind is checked here so that a bad one is
+    reported as such, and a mapping with a good one is validated as that kind alone: its
+    errors then name its own keys, not the other kind's `kind`."""
+    if isinstance(value, BaseModel):  # built in code (model_copy), already validated
+        return value
+    data = {"kind": value} if isinstance(value, str) else value
+    if not isinstance(data, dict):
+        raise ValueError(f"expected one of {', '.join(AGENT_KINDS)} or a mapping with a kind")
+    if "kind" not in data:
+        raise ValueError(f"kind is required ({' or '.join(AGENT_KINDS)})")
+    if data["kind"] not in AGENT_KINDS:
+        raise ValueError(f"unknown agent kind {data['kind']!r} (use {' or '.join(AGENT_KINDS)})")
+    return data
+
+
+Agent = Annotated[
+    RulesAgent | OpenAIAgent, Field(discriminator="kind"), BeforeValidator(_agent_shorthand)
+]
+
+
 class Recording(Strict):
     enabled: bool = False
     announcement: str = "This call may be recorded."
@@ -213,7 +238,7 @@ class Clinic(Strict):
     hours: dict[str, str] = Field(default_factory=dict)
     greeting: str
     language: str = "en-GB"
-    agent: RulesAgent | OpenAIAgent | Literal["rules", "openai"] = "rules"
+    agent: Agent = RulesAgent(kind="rules")
     recording: Recording = Recording()
     escalation: Escalation = Escalation()
     appointment_types: list[AppointmentType] = Field(default_factory=list)
@@ -262,7 +287,7 @@ class Clinic(Strict):
 
     @property
     def agent_kind(self) -> str:
-        return self.agent if isinstance(self.agent, str) else self.agent.kind
+        return self.agent.kind
 
     @property
     def tz(self) -> ZoneInfo:
@@ -321,12 +346,16 @@ class _KeyError(ValueError):
 
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
+    previous: Any = None
     for part in loc:
+        after, previous = previous, part
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("RulesAgent", "OpenAIAgent") or str(part).startswith(
+        elif (after == "agent" and part in AGENT_KINDS) or str(part).startswith(
             ("literal[", "function-after[")
         ):
+            # The agent union's tag (which kind was chosen) and pydantic's schema names are
+            # not keys of the YAML.
             continue
         else:
             # A key made of anything but plain word characters is quoted, so that a key
@@ -338,7 +367,10 @@ def _loc(loc: tuple[Any, ...]) -> str:
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # An unknown key first: a misspelt key also makes the intended one "missing", and the
+    # misspelling is what the operator has to find and fix.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     ctx_error = (err.get("ctx") or {}).get("error")
     if isinstance(ctx_error, _KeyError):
         return str(ctx_error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from functools import lru_cache
 
 import phonenumbers
@@ -30,19 +31,47 @@ class InvalidNumber(ValueError):
     """A string that is not a valid E.164 telephone number."""
 
 
+# E.164 as written: "+", then at most 15 ASCII digits, the first not 0. Not `\d`, which
+# also matches other scripts' digits.
+_E164_FORM = re.compile(r"\+[1-9][0-9]{0,14}")
+
+
 @lru_cache(maxsize=8192)
 def parse_e164(raw: str, strict: bool = True) -> str:
-    """Return the canonical E.164 form of `raw` or raise InvalidNumber.
+    """Return `raw` (trimmed) if it is an E.164 number, else raise InvalidNumber.
 
-    Only international form is accepted: a clinic's config or an operator's command line
-    must not depend on a default country guess. `strict` checks the number is assigned in
-    its country's plan (right for the clinic's own numbers); callers' numbers only need to
-    be possible, since drama and newly opened ranges (e.g. +44 7700 900xxx) are real CLIs.
-    Cached: every webhook parses its From and To, and the same numbers come back all day.
+    Only the exact form is accepted, not what phonenumbers would tolerate: spaces,
+    punctuation, "(0)", a doubled "+" or an extension (which it silently drops) mean the
+    text was not written as E.164, and a config or command line must not be guessed at.
+    `strict` checks the number is assigned in its country's plan (right for the clinic's
+    own numbers); callers' numbers only need to be possible, since drama and newly opened
+    ranges (e.g. +44 7700 900xxx) are real CLIs.
+    Cached: every webhook parses its To, and the same numbers come back all day.
     """
     text = (raw or "").strip()
     if not text.startswith("+"):
         raise InvalidNumber(f"not in E.164 form (must start with +): {mask(text)}")
+    if not _E164_FORM.fullmatch(text):
+        raise InvalidNumber(
+            f"not in E.164 form (+ and up to 15 digits, no spaces or punctuation): {mask(text)}"
+        )
+    canonical = _checked(text, strict)
+    if canonical != text:
+        # Digits phonenumbers drops on the way, e.g. a national trunk 0 after the code.
+        raise InvalidNumber(f"not in E.164 form (leave out the national prefix): {mask(text)}")
+    return canonical
+
+
+@lru_cache(maxsize=8192)
+def _lenient(text: str) -> str:
+    """International form with punctuation tolerated: for caller IDs only (see caller_id)."""
+    if not text.startswith("+"):
+        raise InvalidNumber(f"not in E.164 form (must start with +): {mask(text)}")
+    return _checked(text, strict=False)
+
+
+def _checked(text: str, strict: bool) -> str:
+    """The number's canonical E.164 form, if phonenumbers accepts it as valid (or possible)."""
     try:
         parsed = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException as exc:
@@ -62,7 +91,9 @@ def caller_id(raw: str | None) -> str:
     if is_withheld(raw):
         return ANONYMOUS
     try:
-        return parse_e164(raw or "", strict=False)
+        # Lenient on punctuation, unlike parse_e164: Twilio sends E.164, and what a carrier
+        # formats otherwise is still the caller, not a typo in our config.
+        return _lenient((raw or "").strip())
     except InvalidNumber:
         # A CLI we cannot parse is no better than a withheld one: never guess a patient.
         return ANONYMOUS

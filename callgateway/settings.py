@@ -6,6 +6,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from redis.connection import parse_url as parse_redis_url
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
 # Dev-only signing key. Printed at start so `callgateway call` can sign; refused in production.
 DEV_AUTH_TOKEN = "dev-auth-token-not-secret-0000000"
 DEV_ACCOUNT_SID = "AC00000000000000000000000000000000"
@@ -56,8 +60,8 @@ class Settings:
         settings = cls(
             env=mode,
             config_path=Path(env.get("CALLGATEWAY_CONFIG", str(cls.config_path))),
-            database_url=env.get("DATABASE_URL", cls.database_url),
-            redis_url=env.get("REDIS_URL", cls.redis_url),
+            database_url=_database_url(env.get("DATABASE_URL", cls.database_url)),
+            redis_url=_redis_url(env.get("REDIS_URL", cls.redis_url)),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", DEV_ACCOUNT_SID),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", DEV_AUTH_TOKEN),
             twilio_api_base=env.get("TWILIO_API_BASE", cls.twilio_api_base).rstrip("/"),
@@ -82,6 +86,46 @@ class Settings:
                 if value == default or not value:
                     raise SettingsError(f"{name}: required outside dev")
         return settings
+
+
+# Messages below never echo the URL: it may hold a password.
+
+
+def _database_url(url: str) -> str:
+    """Refuse, at start, a URL SQLAlchemy cannot use: otherwise the first query fails
+    deep inside a request or a command, as a traceback."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise SettingsError(
+            "DATABASE_URL: not a SQLAlchemy URL (e.g. postgresql://user:pass@host/db)"
+        ) from None
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise SettingsError(
+            f"DATABASE_URL: unknown database dialect {parsed.drivername!r}"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise SettingsError(
+            f"DATABASE_URL: the driver for {dialect.name}+{dialect.driver} is not "
+            f"installed ({exc.name or exc})"
+        ) from None
+    return url
+
+
+def _redis_url(url: str) -> str:
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("REDIS_URL: must start with redis://, rediss:// or unix://")
+    try:
+        parse_redis_url(url)  # what redis.Redis.from_url will do with it
+    except ValueError:
+        raise SettingsError(
+            "REDIS_URL: malformed (expected redis://[[user]:password@]host[:port][/db])"
+        ) from None
+    return url
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:

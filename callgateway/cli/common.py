@@ -79,11 +79,14 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-def e164(value: str, strict: bool = False) -> str:
+def e164(value: str, strict: bool = False, option: str | None = None) -> str:
+    """`value` as E.164, else a usage error naming `option` (click names it itself when
+    this runs as the option's callback)."""
     try:
         return parse_e164(value, strict=strict)
     except InvalidNumber as exc:
-        raise click.BadParameter(str(exc)) from None
+        hint = f"'{option}'" if option else None  # quoted, as click quotes its own
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 def phone_option(name: str = "--phone", required: bool = True) -> Callable[[F], F]:

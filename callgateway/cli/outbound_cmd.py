@@ -61,6 +61,9 @@ def checkins_add(
     retry_minutes: int,
 ) -> None:
     """Add a check-in schedule and queue its first call."""
+    # Numbers first: a typo must not cost a database connection or a recording upload.
+    patient = e164(phone, option="--phone")
+    receivers = [e164(a, option="--alert") for a in alerts]
     svc = services()
     clinic = _clinic(svc, clinic_id)
     key = None
@@ -71,10 +74,10 @@ def checkins_add(
         key = checkins.upload_recording(svc, clinic, Path(recording).read_bytes(), kind)
     spec = checkins.ScheduleSpec(
         clinic_id=clinic.id,
-        phone=e164(phone),
+        phone=patient,
         days=days,
         local_time=local_time,
-        alert_numbers=[e164(a) for a in alerts],
+        alert_numbers=receivers,
         message_text=message,
         recording_key=key,
         display_name=name,

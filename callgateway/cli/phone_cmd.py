@@ -11,7 +11,7 @@ from callgateway.terminal_phone import Call, PhoneError, Webhook, new_sid, send_
 
 
 def _from(value: str) -> str:
-    return "anonymous" if value.lower() == "anonymous" else e164(value)
+    return "anonymous" if value.lower() == "anonymous" else e164(value, option="--from")
 
 
 @main.command("call")
@@ -35,7 +35,7 @@ def _from(value: str) -> str:
 def call(to: str, from_: str, base: str | None, dial_outcome: str) -> None:
     """Call the gateway from this terminal: prints what you hear, reads what you say."""
     s = settings()
-    to_number = e164(to, strict=True)
+    to_number = e164(to, strict=True, option="--to")
     caller = _from(from_)
     interactive = sys.stdin.isatty()
 
@@ -70,11 +70,13 @@ def call(to: str, from_: str, base: str | None, dial_outcome: str) -> None:
 @click.argument("body")
 def sms(to: str, from_: str, base: str | None, message_sid: str | None, body: str) -> None:
     """Send a signed inbound SMS webhook and print the TwiML reply."""
+    to_number = e164(to, strict=True, option="--to")
+    from_number = e164(from_, option="--from")
     s = settings()
     sid = message_sid or new_sid("SM")
     hook = Webhook(base or s.public_base_url, s.twilio_auth_token)
     try:
-        reply = send_sms(hook, s.twilio_account_sid, e164(to, strict=True), e164(from_), body, sid)
+        reply = send_sms(hook, s.twilio_account_sid, to_number, from_number, body, sid)
     except PhoneError as exc:
         fail(str(exc))
     click.echo(f"MessageSid: {sid}", err=True)

@@ -67,7 +67,7 @@ def test_bad_number_on_the_command_line_is_one_line_error(live_gateway: Gateway)
     result = live_gateway.cli("call", "--to", "12345")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "error: Invalid value: not in E.164 form (must start with +): *****"
+        "error: Invalid value for '--to': not in E.164 form (must start with +): *****"
     ]
 
 
