@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -116,5 +117,11 @@ def _warm_up_once(services: Services) -> None:
         dates.warm_up()
         if wants_openai:
             import callgateway.agent.openai_agent  # noqa: F401
+        # What exists now (modules, dateparser's data, the config) lives as long as the
+        # process: out of the cyclic GC's sight, a full collection scans a few thousand
+        # objects instead of ~180,000, and its pause drops from ~100 ms to a few ms for
+        # whichever caller's request it lands in. The collect first, so no garbage is kept.
+        gc.collect()
+        gc.freeze()
 
     threading.Thread(target=load, name="warm-up", daemon=True).start()
