@@ -7,7 +7,8 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from callgateway.console import bp
-from callgateway.console.access import chosen_clinics, services
+from callgateway.console.access import chosen_clinics
+from callgateway.console.paging import newest_first
 from callgateway.db.models import Call
 
 PAGE = 50
@@ -23,16 +24,11 @@ def calls() -> str:
     stmt = select(Call).where(Call.clinic_id.in_([c.id for c in clinics]))
     if handled in HANDLERS:
         stmt = stmt.where(Call.handled_by == handled)
-    if before:
-        stmt = stmt.where(Call.id < before)
-    with services().db.session() as db:
-        rows = list(db.scalars(stmt.order_by(Call.id.desc()).limit(PAGE + 1)))
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
+    rows, older = newest_first(stmt, Call.id, before, PAGE)
     return render_template(
         "console/calls.html",
         rows=rows,
-        older=rows[-1].id if more and rows else None,
+        older=older,
         clinic_filter=request.args.get("clinic", ""),
         handled=handled if handled in HANDLERS else "",
     )

@@ -25,6 +25,7 @@ from callgateway.console.access import (
     services,
     visible_ids,
 )
+from callgateway.console.paging import newest_first
 from callgateway.db.models import ConsentEvent
 from callgateway.phone import InvalidNumber, parse_e164
 from consent import ledger
@@ -64,13 +65,7 @@ def _numbers(clinic_ids: list[str], before: int | None) -> tuple[list[ConsentEve
             newer.id > ConsentEvent.id,
         ),
     )
-    if before:
-        stmt = stmt.where(ConsentEvent.id < before)
-    with services().db.session() as db:
-        rows = list(db.scalars(stmt.order_by(ConsentEvent.id.desc()).limit(PAGE + 1)))
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
-    return rows, rows[-1].id if more and rows else None
+    return newest_first(stmt, ConsentEvent.id, before, PAGE)
 
 
 def _page(

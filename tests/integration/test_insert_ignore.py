@@ -13,18 +13,22 @@ from callgateway.db.session import Database
 from callgateway.dbutil import insert_ignore
 
 
-def test_second_insert_with_the_same_natural_key_reports_no_new_row(db_url: str) -> None:
-    db = Database(db_url)
-    values = {
+def opt_out(phone: str, source_id: str) -> dict[str, object]:
+    return {
         "clinic_id": "riverside-physio",
-        "phone": "+447700900123",
+        "phone": phone,
         "state": "opted_out",
         "channel": "sms",
-        "source_id": "SM" + "1" * 32,
+        "source_id": source_id,
         "created_at": datetime.now(UTC),
         "data_category": "consent",
         "retention_until": date(2032, 1, 1),
     }
+
+
+def test_second_insert_with_the_same_natural_key_reports_no_new_row(db_url: str) -> None:
+    db = Database(db_url)
+    values = opt_out("+447700900123", "SM" + "1" * 32)
     with db.session() as s:
         first = insert_ignore(s, ConsentEvent, values, ["source_id"])
     with db.session() as s:
@@ -39,16 +43,7 @@ def test_second_insert_with_the_same_natural_key_reports_no_new_row(db_url: str)
 def test_a_database_error_names_the_sql_but_never_the_number_bound_to_it(db_url: str) -> None:
     # Such text reaches log lines and the tracebacks RQ keeps for failed jobs.
     db = Database(db_url)
-    values = {
-        "clinic_id": "riverside-physio",
-        "phone": "+447700900456",
-        "state": "opted_out",
-        "channel": "sms",
-        "source_id": "SM" + "2" * 32,
-        "created_at": datetime.now(UTC),
-        "data_category": "consent",
-        "retention_until": date(2032, 1, 1),
-    }
+    values = opt_out("+447700900456", "SM" + "2" * 32)
     with db.session() as s:
         s.add(ConsentEvent(**values))
     try:
