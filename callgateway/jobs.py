@@ -16,6 +16,7 @@ from rq import Queue, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, Retry
 
+from callgateway.twilio_rest import TwilioError
 from callgateway.wiring import Services, bootstrap
 from recordings import lifecycle
 
@@ -63,8 +64,23 @@ def find_call_recordings(call_sid: str) -> str:
         return f"{lifecycle.find_call_recordings(services, call_sid)} placed"
 
 
+def _reconcile(services: Services, now: datetime) -> None:
+    """Twilio down or refusing is logged, not raised: the sweep's work is done, and
+    tomorrow's run looks over the same window again."""
+    if services.twilio is None:
+        return
+    try:
+        placed = lifecycle.reconcile(services, now - lifecycle.RECONCILE_WINDOW)
+    except TwilioError as exc:
+        log.error("recordings not reconciled with Twilio", extra={"error": str(exc)})
+        return
+    if placed:
+        log.warning("recordings Twilio held that never reached us, placed", extra={"count": placed})
+
+
 def retention_sweep(now_iso: str | None = None, reschedule: bool = True) -> dict[str, int]:
-    """The daily sweep; also queues again recordings whose transfer job was lost."""
+    """The daily sweep; also queues again recordings whose transfer job was lost, and
+    places recordings Twilio holds that never reached us (`lifecycle.reconcile`)."""
     from callgateway.sweep import sweep
 
     try:
@@ -72,6 +88,7 @@ def retention_sweep(now_iso: str | None = None, reschedule: bool = True) -> dict
             now = datetime.fromisoformat(now_iso) if now_iso else services.clock()
             result = sweep(services, now, actor="job:retention-sweep")
             lifecycle.resume_stalled(services)
+            _reconcile(services, now)
             return result.counts()
     finally:
         job = get_current_job()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -153,6 +153,24 @@ class TwilioRest:
         used to find a voicemail taken while the database could not note it."""
         listing = self._request("GET", self._url(f"Calls/{call_sid}/Recordings.json")).json()
         return [dict(r) for r in listing.get("recordings") or []]
+
+    def list_recordings(self, since: datetime, max_pages: int = 50) -> list[dict[str, Any]]:
+        """Every recording Twilio holds in the account created at or after `since`,
+        following Twilio's pages (at most `max_pages` of 100)."""
+        url: str | None = self._url("Recordings.json")
+        params: dict[str, str] | None = {
+            "DateCreated>": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "PageSize": "100",
+        }
+        found: list[dict[str, Any]] = []
+        for _ in range(max_pages):
+            if url is None:
+                break
+            page = self._request("GET", url, params=params).json()
+            found += [dict(r) for r in page.get("recordings") or []]
+            following = page.get("next_page_uri")
+            url, params = (self.base_url + following, None) if following else (None, None)
+        return found
 
     def delete_recording(self, recording_sid: str) -> bool:
         """Delete at Twilio; False when it was already gone (a retry after success)."""

@@ -391,14 +391,16 @@ def adopt(
     call_sid: str,
     kind: str,
     duration_seconds: int | None,
+    foreign_ok: bool = False,
 ) -> int | None:
     """Place a recording by Twilio's own call record (its `to` is the clinic number) and
-    store its row; None when it belongs to no clinic here (it then stays at Twilio)."""
+    store its row; None when it belongs to no clinic here (it then stays at Twilio).
+    `foreign_ok`: such a recording is expected (an account-wide listing), not an error."""
     assert services.twilio is not None
     call = services.twilio.fetch_call(call_sid)
     clinic = services.directory.by_number(str(call.get("to") or ""))
     if clinic is None:
-        log.error(
+        (log.debug if foreign_ok else log.error)(
             "recording of a call to no clinic of this cell; left at Twilio",
             extra={"recording_sid": recording_sid},
         )
@@ -461,20 +463,57 @@ def find_call_recordings(services: Services, call_sid: str) -> int:
     (`adopt`), and queue its transfer. Raises while the database or Twilio is down, so RQ
     tries again. Returns how many it placed."""
     assert services.twilio is not None
-    held = services.twilio.list_call_recordings(call_sid)
+    return _place_unknown(services, services.twilio.list_call_recordings(call_sid))
+
+
+RECONCILE_WINDOW = timedelta(days=2)
+
+
+def reconcile(services: Services, since: datetime) -> int:
+    """Place every completed recording Twilio has held since `since` that has no row here,
+    and queue its transfer: one whose status callback and look both missed us (a long
+    database outage, Redis lost with the booked look). The daily job runs it over
+    RECONCILE_WINDOW. Recordings of other cells' clinics (one Twilio account, several
+    cells) are left alone. Returns how many it placed."""
+    assert services.twilio is not None
+    return _place_unknown(services, services.twilio.list_recordings(since), foreign_ok=True)
+
+
+def _place_unknown(
+    services: Services, held: list[dict[str, object]], foreign_ok: bool = False
+) -> int:
+    done = [
+        r
+        for r in held
+        if r.get("status") == "completed"
+        and str(r.get("sid") or "").startswith("RE")
+        and str(r.get("call_sid") or "").startswith("CA")
+    ]
+    sids = [str(r["sid"]) for r in done]
+    known: set[str] = set()
     with services.db.session() as session:
-        known = set(
-            session.scalars(select(Recording.recording_sid).where(Recording.call_sid == call_sid))
-        )
+        for i in range(0, len(sids), 500):
+            chunk = sids[i : i + 500]
+            known |= set(
+                session.scalars(
+                    select(Recording.recording_sid).where(Recording.recording_sid.in_(chunk))
+                )
+            )
     placed = 0
-    for rec in held:
-        sid = str(rec.get("sid") or "")
-        if not sid.startswith("RE") or sid in known or rec.get("status") != "completed":
+    for rec in done:
+        sid, call_sid = str(rec["sid"]), str(rec["call_sid"])
+        if sid in known:
             continue
         kind = KIND_BY_SOURCE.get(str(rec.get("source") or ""), "recording")
-        duration = rec.get("duration")
-        seconds = int(duration) if str(duration or "").isdigit() else None
-        row_id = adopt(services, sid, call_sid, kind, seconds)
+        duration = str(rec.get("duration") or "")
+        row_id = adopt(
+            services,
+            sid,
+            call_sid,
+            kind,
+            int(duration) if duration.isdigit() else None,
+            foreign_ok=foreign_ok,
+        )
         if row_id is not None:
             enqueue_transfer(services, row_id)
             placed += 1

@@ -64,10 +64,12 @@ def stored_cli_env(svc: Services, config_path: Path, aws_env: str, **extra: str)
     """A CLI invocation's environment on the same database, Redis, config and S3 endpoint as
     `svc`; Twilio's API points at the discard port, so a command that asks it fails fast."""
     return cli_env(
-        CALLGATEWAY_CONFIG=str(config_path),
-        DATABASE_URL=svc.settings.database_url,
-        REDIS_URL=svc.settings.redis_url,
-        AWS_ENDPOINT_URL=aws_env,
-        TWILIO_API_BASE="http://127.0.0.1:9",
-        **extra,
+        **{
+            "CALLGATEWAY_CONFIG": str(config_path),
+            "DATABASE_URL": svc.settings.database_url,
+            "REDIS_URL": svc.settings.redis_url,
+            "AWS_ENDPOINT_URL": aws_env,
+            "TWILIO_API_BASE": "http://127.0.0.1:9",
+            **extra,  # a test may point Twilio at the `responses` fake instead
+        }
     )

@@ -1,17 +1,22 @@
-"""`callgateway recordings retry`: queue failed recording transfers again.
+"""`callgateway recordings retry|reconcile`: recordings that need a person's nudge.
 
-A transfer that failed for good (Twilio refused the download, retries ran out during a
-long bucket outage) is left for a person to decide on, with Twilio's copy kept. Once the
-cause is fixed, this puts those rows back in the queue; each is audited.
+`retry`: a transfer that failed for good (Twilio refused the download, retries ran out
+during a long bucket outage) is left for a person to decide on, with Twilio's copy kept.
+Once the cause is fixed, this puts those rows back in the queue; each is audited.
+
+`reconcile`: recordings Twilio holds that never reached us (their status callback met
+an outage); the daily job does it over two days, this over as many as asked.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import click
 
 from callgateway.cli.common import actor, fail, main, services
+from callgateway.twilio_rest import TwilioError
 from recordings import lifecycle
 
 
@@ -42,3 +47,21 @@ def retry(clinic_id: str | None, sids: tuple[str, ...]) -> None:
             "the daily resume job queues them",
             err=True,
         )
+
+
+@recordings_group.command("reconcile")
+@click.option(
+    "--days", type=click.IntRange(1, 30), default=2, show_default=True,
+    help="How far back to look at Twilio's recordings.",
+)  # fmt: skip
+def reconcile(days: int) -> None:
+    """Place the recordings Twilio has held for --days that have no row here, and queue
+    their transfer to the region bucket; print the count as JSON."""
+    svc = services()
+    if svc.twilio is None:
+        fail("no Twilio account configured")
+    try:
+        placed = lifecycle.reconcile(svc, svc.clock() - timedelta(days=days))
+    except TwilioError as exc:
+        fail(f"Twilio's recordings could not be listed ({exc})")
+    click.echo(json.dumps({"placed": placed}))

@@ -8,7 +8,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import delete, select
 
+from callgateway import jobs
 from callgateway.app import create_app
 from callgateway.cli import main
 from callgateway.config import Config
@@ -556,3 +557,99 @@ def test_retry_for_an_unknown_clinic_is_one_line_and_a_non_zero_exit(
     result = CliRunner().invoke(main, ["recordings", "retry", "--clinic", "nowhere"], env=env)
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: --clinic: unknown clinic 'nowhere'"
+
+
+# --- recordings Twilio holds that never reached us -----------------------------------------
+
+SINCE = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
+PAGE_2 = f"/2010-04-01/Accounts/{DEV_ACCOUNT_SID}/Recordings.json?PageSize=100&Page=1&PageToken=PA1"
+
+
+def held(recording_sid: str, call_sid: str, source: str, status: str = "completed") -> dict:
+    return {
+        "sid": recording_sid, "call_sid": call_sid, "status": status, "source": source,
+        "duration": "14", "account_sid": DEV_ACCOUNT_SID,
+    }  # fmt: skip
+
+
+def test_reconcile_places_each_recording_twilio_holds_that_never_reached_us(
+    tw: TwilioSim, svc: Services, twilio_api: responses.RequestsMock
+) -> None:
+    _, known = a_recorded_call(tw)  # its callback came: it has a row
+    lost_call, lost = sid("CA"), sid("RE")  # a voicemail whose callback met an outage
+    other_cell_call, other_cell = sid("CA"), sid("RE")  # a clinic of another cell
+    svc.queue.empty()
+    first = {"DateCreated>": "2026-11-21T03:00:00Z", "PageSize": "100"}
+    twilio_api.get(
+        f"{API}/Recordings.json",
+        match=[responses.matchers.query_param_matcher(first)],
+        json={
+            "recordings": [
+                held(known, sid("CA"), "StartCallRecordingAPI"),
+                held(lost, lost_call, "RecordVerb"),
+                held(sid("RE"), lost_call, "RecordVerb", status="absent"),  # nothing to fetch
+            ],
+            "next_page_uri": PAGE_2,
+        },
+    )
+    twilio_api.get(
+        f"{API}/Recordings.json",
+        match=[
+            responses.matchers.query_param_matcher(
+                {"PageSize": "100", "Page": "1", "PageToken": "PA1"}
+            )
+        ],
+        json={"recordings": [held(other_cell, other_cell_call, "DialVerb")], "next_page_uri": None},
+    )
+    twilio_api.get(f"{API}/Calls/{lost_call}.json", json={"to": CLINIC_UK, "from": PATIENT})
+    twilio_api.get(
+        f"{API}/Calls/{other_cell_call}.json", json={"to": "+61255501234", "from": PATIENT}
+    )
+
+    assert lifecycle.reconcile(svc, SINCE) == 1
+    rec = row(svc, lost)
+    assert (rec.kind, rec.clinic_id, rec.phone, rec.status) == (
+        "voicemail",
+        "riverside-physio",
+        PATIENT,
+        "pending",
+    )
+    assert queued_job_ids(svc) == [lifecycle.transfer_job_id(rec.id)]
+    with svc.db.session() as s:
+        items = [(w.kind, w.call_sid) for w in s.scalars(select(WorkItem))]
+        assert (
+            s.scalars(select(Recording).where(Recording.recording_sid == other_cell)).first()
+            is None
+        )
+    assert items == [("voicemail", lost_call)]  # for staff, like any voicemail
+    assert lifecycle.reconcile(svc, SINCE) == 0  # tomorrow's run over the same window
+
+
+def test_recordings_reconcile_command_prints_the_count_or_one_line_when_twilio_fails(
+    svc: Services, aws_env: str, region_config_path: Path, twilio_api: responses.RequestsMock
+) -> None:
+    env = stored_cli_env(
+        svc, region_config_path, aws_env,
+        TWILIO_API_BASE="https://api.twilio.com", TWILIO_ACCOUNT_SID=DEV_ACCOUNT_SID,
+    )  # fmt: skip
+    twilio_api.get(f"{API}/Recordings.json", json={"recordings": [], "next_page_uri": None})
+    done = CliRunner().invoke(main, ["recordings", "reconcile", "--days", "3"], env=env)
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout) == {"placed": 0}
+    asked = [c.request.url for c in twilio_api.calls if "Recordings.json" in c.request.url]
+    assert len(asked) == 1 and "DateCreated%3E=" in asked[0]
+
+    twilio_api.replace(responses.GET, f"{API}/Recordings.json", status=503, json={"code": 20500})
+    failed = CliRunner().invoke(main, ["recordings", "reconcile"], env=env)
+    assert failed.exit_code == 1
+    assert failed.stderr.strip().splitlines() == [
+        "error: Twilio's recordings could not be listed (twilio GET 503 (code 20500))"
+    ]
+
+
+def test_the_daily_job_logs_a_twilio_outage_and_still_finishes_its_sweep(
+    svc: Services, twilio_api: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    twilio_api.get(f"{API}/Recordings.json", status=503, json={"code": 20500})
+    jobs._reconcile(svc, SINCE)  # raises nothing: tomorrow's run covers the same window
+    assert "recordings not reconciled with Twilio" in caplog.text
