@@ -131,17 +131,23 @@ def voicemail(
     _record(services, call, clinic, resp)
 
 
-def _record(services: Services, call: Call, clinic: Clinic, resp: VoiceResponse) -> None:
+def record_voicemail(services: Services, clinic: Clinic, resp: VoiceResponse, action: str) -> None:
+    """The voicemail <Record>: its recording reaches the recording status callback as a
+    voicemail; `action` is what the caller hears after it."""
     resp.record(
         max_length=clinic.voicemail_max_seconds,
         play_beep=True,
         finish_on_key="#",
         trim="trim-silence",
-        action=services.url("/twilio/voice/voicemail/done"),
+        action=services.url(action),
         method="POST",
         recording_status_callback=services.url("/twilio/voice/recording/status?kind=voicemail"),
         recording_status_callback_method="POST",
     )
+
+
+def _record(services: Services, call: Call, clinic: Clinic, resp: VoiceResponse) -> None:
+    record_voicemail(services, clinic, resp, "/twilio/voice/voicemail/done")
     with services.db.session() as session:
         calls.note(session, call.call_sid, outcome="voicemail", handled_by="voicemail")
 

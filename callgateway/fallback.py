@@ -20,7 +20,13 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callgateway.config import Clinic
 from callgateway.directory import is_open
-from callgateway.escalation import ANSWERED, NOBODY_FREE, VOICEMAIL, VOICEMAIL_ANONYMOUS
+from callgateway.escalation import (
+    ANSWERED,
+    NOBODY_FREE,
+    VOICEMAIL,
+    VOICEMAIL_ANONYMOUS,
+    record_voicemail,
+)
 from callgateway.twiml import say
 from callgateway.wiring import Services
 from recordings import lifecycle
@@ -40,8 +46,10 @@ AFTER_MESSAGE_PATH = "/twilio/voice/fallback/voicemail-done"
 
 # Webhooks that come before the caller has been offered a person: the fallback may dial.
 MAY_DIAL = frozenset({"/twilio/voice", "/twilio/voice/recording/start", "/twilio/voice/turn"})
+# A Dial's end, ours or the fallback's: a goodbye after a person, else a message.
+DIAL_RESULTS = frozenset({"/twilio/voice/dial/result", AFTER_DIAL_PATH})
 # After the team was tried (nobody answered, or the voicemail menu): a message, not a ring.
-MAY_TAKE_MESSAGE = MAY_DIAL | {"/twilio/voice/dial/result", "/twilio/voice/voicemail/choice"}
+MAY_TAKE_MESSAGE = MAY_DIAL | DIAL_RESULTS | {"/twilio/voice/voicemail/choice"}
 # After a person or the voicemail: the caller has been served, only a goodbye is left.
 SERVED = frozenset({"/twilio/voice/voicemail/done"})
 
@@ -55,14 +63,13 @@ def voice_twiml(
     call_sid: str = "",
     withheld: bool = False,
 ) -> str:
-    """TwiML for a voice webhook that failed. `called` is the clinic-side number (E.164
-    or ''); `inbound` False for calls we placed (reminders, check-ins), which just end;
-    `call_sid` '' when Twilio's was unusable (then no voicemail: it could not be found)."""
+    """TwiML for a voice webhook that failed, or for the fallback's own Dial ending.
+    `called` is the clinic-side number (E.164 or ''); `inbound` False for calls we placed
+    (reminders, check-ins), which just end; `call_sid` '' when Twilio's was unusable (then
+    no voicemail: it could not be found)."""
     clinic = services.directory.by_number(called) if inbound else None
     resp = VoiceResponse()
-    served = path in SERVED or (
-        path == "/twilio/voice/dial/result" and dial_status.lower() in ANSWERED
-    )
+    served = path in SERVED or (path in DIAL_RESULTS and dial_status.lower() in ANSWERED)
     if served:
         say(resp, GOODBYE, clinic)
     elif clinic is None:
@@ -79,28 +86,17 @@ def voice_twiml(
         for number in clinic.escalation.numbers:
             dial.number(number)
         return str(resp)
-    elif path in MAY_TAKE_MESSAGE and _take_message(services, clinic, resp, call_sid, withheld):
-        return str(resp)
-    else:
-        say(resp, CALL_AGAIN, clinic)
-    resp.hangup()
-    return str(resp)
-
-
-def after_dial(
-    services: Services, called: str, dial_status: str, call_sid: str, withheld: bool
-) -> str:
-    """The fallback's Dial ended: a goodbye after a person, else a voicemail."""
-    clinic = services.directory.by_number(called)
-    resp = VoiceResponse()
-    if dial_status.lower() in ANSWERED:
-        say(resp, GOODBYE, clinic)
-    elif clinic is None or not _take_message(
-        services, clinic, resp, call_sid, withheld, intro=NOBODY_FREE
+    elif path in MAY_TAKE_MESSAGE and _take_message(
+        services,
+        clinic,
+        resp,
+        call_sid,
+        withheld,
+        NOBODY_FREE if path == AFTER_DIAL_PATH else TROUBLE,
     ):
-        say(resp, CALL_AGAIN, clinic)
-    else:
         return str(resp)
+    else:
+        say(resp, CALL_AGAIN, clinic)
     resp.hangup()
     return str(resp)
 
@@ -118,22 +114,13 @@ def _take_message(
     resp: VoiceResponse,
     call_sid: str,
     withheld: bool,
-    intro: str = TROUBLE,
+    intro: str,
 ) -> bool:
     """A voicemail, when its later look-up could be booked; False (nothing added) if not."""
     if not call_sid or not lifecycle.schedule_find(services, call_sid):
         return False
     say(resp, f"{intro} {VOICEMAIL_ANONYMOUS if withheld else VOICEMAIL}", clinic)
-    resp.record(
-        max_length=clinic.voicemail_max_seconds,
-        play_beep=True,
-        finish_on_key="#",
-        trim="trim-silence",
-        action=services.url(AFTER_MESSAGE_PATH),
-        method="POST",
-        recording_status_callback=services.url("/twilio/voice/recording/status?kind=voicemail"),
-        recording_status_callback_method="POST",
-    )
+    record_voicemail(services, clinic, resp, AFTER_MESSAGE_PATH)
     return True
 
 

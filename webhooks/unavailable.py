@@ -35,18 +35,7 @@ def _unavailable(exc: Exception) -> Response | HTTPException:
         return Response("", status=503, mimetype="text/plain")
     if request.path == "/twilio/sms":
         return Response(str(MessagingResponse()), status=503, mimetype="text/xml")
-    form = request.form
-    return twiml(
-        fallback.voice_twiml(
-            services(),
-            request.path,
-            called=our_number(form.get("To")),
-            inbound=(form.get("Direction") or "inbound").startswith("inbound"),
-            dial_status=text_field(form, "DialCallStatus", 24).strip(),
-            call_sid=_call_sid(),
-            withheld=their_number(form.get("From")) == ANONYMOUS,
-        )
-    )
+    return _fallback()
 
 
 # The fallback's follow-ups: the Dial it placed ended, or a message was left. Like the
@@ -55,16 +44,7 @@ def _unavailable(exc: Exception) -> Response | HTTPException:
 
 @bp.post(fallback.AFTER_DIAL_PATH.removeprefix("/twilio"))
 def fallback_dial_result() -> Response:
-    form = request.form
-    return twiml(
-        fallback.after_dial(
-            services(),
-            called=our_number(form.get("To")),
-            dial_status=text_field(form, "DialCallStatus", 24).strip(),
-            call_sid=_call_sid(),
-            withheld=their_number(form.get("From")) == ANONYMOUS,
-        )
-    )
+    return _fallback()
 
 
 @bp.post(fallback.AFTER_MESSAGE_PATH.removeprefix("/twilio"))
@@ -72,8 +52,20 @@ def fallback_message_left() -> Response:
     return twiml(fallback.after_message(services(), called=our_number(request.form.get("To"))))
 
 
-def _call_sid() -> str:
+def _fallback() -> Response:
+    form = request.form
     try:
-        return sid(request.form, "CallSid", "CA")
+        call_sid = sid(form, "CallSid", "CA")
     except BadEvent:
-        return ""
+        call_sid = ""
+    return twiml(
+        fallback.voice_twiml(
+            services(),
+            request.path,
+            called=our_number(form.get("To")),
+            inbound=(form.get("Direction") or "inbound").startswith("inbound"),
+            dial_status=text_field(form, "DialCallStatus", 24).strip(),
+            call_sid=call_sid,
+            withheld=their_number(form.get("From")) == ANONYMOUS,
+        )
+    )
