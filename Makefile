@@ -13,7 +13,7 @@ INSTALLED := $(VENV)/.installed
 # redis-server, postgresql, wrk, chromium (and python3-venv, which `venv` needs), each only
 # when missing. Stdlib-only module, so the system Python runs it before the venv exists.
 system-deps:
-	$(PYTHON) -m callgateway.devservices apt
+	$(PYTHON) -m devtools.services apt
 
 venv: $(INSTALLED)
 
@@ -25,7 +25,7 @@ $(INSTALLED): pyproject.toml | system-deps
 # Starts (or reuses) Redis and the local S3 endpoint, migrates, creates the buckets, runs
 # an RQ worker and serves on http://127.0.0.1:8000. Ctrl-C stops what it started.
 dev: system-deps venv
-	$(VENV)/bin/python -m callgateway.devservices run -- $(VENV)/bin/callgateway serve --port 8000
+	$(VENV)/bin/python -m devtools.services run -- $(VENV)/bin/callgateway serve --port 8000
 
 test: system-deps venv
 	$(VENV)/bin/ruff check .

@@ -29,9 +29,13 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from callgateway.config import load_config
+from callgateway.config.settings import Settings
 from callgateway.db import migrate
 from callgateway.db.models import ConsentEvent
-from callgateway.devservices import (
+from callgateway.wiring import Services, bootstrap
+from consent import cache
+from consent.gate import ACTIONS, may
+from devtools.services import (
     Service,
     ServiceError,
     create_database,
@@ -39,10 +43,6 @@ from callgateway.devservices import (
     start_postgres,
     start_redis,
 )
-from callgateway.settings import Settings
-from callgateway.wiring import Services, bootstrap
-from consent import cache
-from consent.gate import ACTIONS, may
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config" / "example.yaml"

@@ -30,7 +30,7 @@ from bench.signing import signed_requests, write_data_file
 from bench.wrk import WrkOut, probe, run_wrk, sent_lines
 
 MIN_REQUESTS = 5_000
-JOURNAL = "journal:calls"  # callgateway.journal.STREAM: not imported, the bench stays outside
+JOURNAL = "journal:calls"  # callgateway.calls.journal.STREAM: not imported, the bench stays outside
 FLOOR_REQUESTS = 2_000  # the floor ignores the form, so distinct SIDs buy nothing there
 LOAD, LATENCY = "load", "latency"
 

@@ -133,7 +133,7 @@ def start_services(
     config: Path, db: str, workdir: Path, stack: contextlib.ExitStack
 ) -> dict[str, str]:
     """Our own Redis, S3 and database: a bench run never touches dev data, nor dev's ours."""
-    from callgateway import devservices as ds
+    from devtools import services as ds
 
     def keep(service: ds.Service) -> ds.Service:
         stack.callback(service.stop)
@@ -163,7 +163,7 @@ def migrate(env: dict[str, str]) -> None:
 
 
 def free_port() -> int:
-    from callgateway import devservices
+    from devtools import services as devservices
 
     return int(devservices.free_port())
 

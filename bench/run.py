@@ -47,7 +47,7 @@ from bench.report import (
 from bench.scenarios import BY_NAME, CONVERSATION, SCENARIOS, TURN_PATH, Context, Scenario
 from bench.wrk import WRK
 from callgateway.config import ConfigError
-from callgateway.devservices import ServiceError
+from devtools.services import ServiceError
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 SOAK_RESULTS = ROOT / "bench" / "results" / "soak.json"
@@ -193,7 +193,7 @@ def answered_calls(log_path: Path) -> list[str]:
 
 def call_log(bench: Bench, wait_seconds: float = 30.0) -> str:
     """Did every call the voice runs answered get its call-log row? The webhooks journal the
-    rows (callgateway.journal) and the workers' drainers apply them: poll until all are
+    rows (callgateway.calls.journal) and the workers' drainers apply them: poll until all are
     there. A row still missing after `wait_seconds` is an error, not a figure."""
     import redis
     from sqlalchemy import bindparam, create_engine, text

@@ -12,7 +12,8 @@ from flask.sessions import SessionInterface
 from twilio.request_validator import RequestValidator
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callgateway import journal, logs
+from callgateway import logs
+from callgateway.calls import journal
 from callgateway.wiring import Services, bootstrap
 
 if TYPE_CHECKING:

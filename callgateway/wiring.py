@@ -8,13 +8,13 @@ from typing import Any
 import redis
 from rq import Queue
 
-from callgateway.clock import Clock, utcnow
+from callgateway.adapters.clock import Clock, utcnow
+from callgateway.adapters.storage import RegionStorage
+from callgateway.adapters.twilio_rest import TwilioRest
 from callgateway.config import Config, load_config
+from callgateway.config.directory import Directory
+from callgateway.config.settings import Settings
 from callgateway.db.session import Database
-from callgateway.directory import Directory
-from callgateway.settings import Settings
-from callgateway.storage import RegionStorage
-from callgateway.twilio_rest import TwilioRest
 
 
 @dataclass

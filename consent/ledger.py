@@ -16,8 +16,8 @@ from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, func, sel
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from callgateway.db.insert import insert_ignore
 from callgateway.db.models import ConsentEvent, Suppression
-from callgateway.dbutil import insert_ignore
 
 NONE = "none"
 OPTED_OUT = "opted_out"

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from callgateway import audit
 from callgateway.config import Clinic
 from callgateway.phone import ANONYMOUS, InvalidNumber, parse_e164, subject_hash
-from callgateway.retention import retention_until
+from callgateway.privacy import audit
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import cache, ledger, replies
 from consent.keywords import Keyword

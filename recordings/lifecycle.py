@@ -25,14 +25,14 @@ from rq.job import Job, JobStatus, Retry
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from callgateway import audit
+from callgateway.adapters.storage import RegionViolation, StorageError, subject_prefix
+from callgateway.adapters.twilio_rest import NotFound, PermanentError, TransientError
 from callgateway.config import Clinic
+from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Call, Recording, WorkItem
-from callgateway.dbutil import insert_ignore
 from callgateway.phone import ANONYMOUS, caller_id, mask
-from callgateway.retention import retention_until
-from callgateway.storage import RegionViolation, StorageError, subject_prefix
-from callgateway.twilio_rest import NotFound, PermanentError, TransientError
+from callgateway.privacy import audit
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 KINDS = ("recording", "voicemail")
 # Seconds before each retry: a Twilio or bucket outage is usually over within the hour.
 RETRY_INTERVALS = [30, 120, 600, 1800, 3600]
-TRANSFER_JOB = "callgateway.jobs.transfer_recording"
-ADOPT_JOB = "callgateway.jobs.adopt_recording"
+TRANSFER_JOB = "callgateway.jobs.daily.transfer_recording"
+ADOPT_JOB = "callgateway.jobs.daily.adopt_recording"
 PENDING = "pending"
 STORED = "stored"
 FAILED = "failed"
@@ -424,7 +424,7 @@ def adopt(
 
 # --- calls answered while the database was down ----------------------------------------
 
-FIND_JOB = "callgateway.jobs.find_call_recordings"
+FIND_JOB = "callgateway.jobs.daily.find_call_recordings"
 # The first look once the caller has had time to speak; then until the database is back.
 FIND_DELAY = timedelta(minutes=5)
 FIND_RETRY_INTERVALS = [300, 600, 1800, 3600, 3600, 7200, 14400, 28800]
@@ -438,7 +438,7 @@ def find_job_id(call_sid: str) -> str:
 def schedule_find(services: Services, call_sid: str) -> bool:
     """Book a later look at Twilio for the recordings of a call the database could not log.
 
-    The fallback (callgateway.fallback) takes a voicemail only when this succeeds: the
+    The fallback (callgateway.calls.fallback) takes a voicemail only when this succeeds: the
     recording's own status callback may come while the database is still down, and then
     nothing here would ever know the message exists. Needs Redis only.
     """

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from callgateway.adapters.twilio_rest import TwilioError
 from callgateway.config import Clinic
 from callgateway.db.models import Call
-from callgateway.twilio_rest import TwilioError
 from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)

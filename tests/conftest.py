@@ -17,11 +17,11 @@ from sqlalchemy import text
 
 from callgateway.app import create_app
 from callgateway.config import Config, load_config
+from callgateway.config.settings import Settings
 from callgateway.db import migrate
 from callgateway.db.models import Base
-from callgateway.devservices import Service
-from callgateway.settings import Settings
 from callgateway.wiring import Services, bootstrap
+from devtools.services import Service
 from tests.twilio import TOKEN, TwilioSim
 
 pytest_plugins = ["tests.services", "tests.netguard"]

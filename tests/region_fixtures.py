@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from callgateway.config import Config
-from callgateway.devservices import Service
 from callgateway.wiring import Services
+from devtools.services import Service
 from tests.regions import CREDENTIALS, create_buckets, write_config
 
 

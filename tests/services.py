@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from callgateway.devservices import (
+from devtools.services import (
     Service,
     create_database,
     drop_database,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from callgateway import escalation
-from callgateway.twiml import apology_and_hangup
+from callgateway.calls import escalation
+from callgateway.calls.twiml import apology_and_hangup
 from webhooks.blueprint import bp, services, twiml
 from webhooks.events import BadEvent, int_field, sid, text_field
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, request
 from twilio.twiml.messaging_response import MessagingResponse
 
-from callgateway import messaging
+from callgateway.sms import inbound
 from webhooks.blueprint import bp, services, twiml
 from webhooks.events import BadEvent, our_number, sid, text_field, their_number
 
@@ -28,15 +28,15 @@ def inbound_sms() -> Response:
     message_sid = _message_sid()
     if message_sid is None:
         return twiml(str(MessagingResponse()))
-    event = messaging.InboundSms(
+    event = inbound.InboundSms(
         message_sid=message_sid,
         phone=their_number(request.form.get("From")),
         clinic_number=our_number(request.form.get("To")),
         body=text_field(request.form, "Body", 1600),
     )
     try:
-        reply = messaging.inbound_sms(services(), event)
-    except messaging.Unavailable:
+        reply = inbound.inbound_sms(services(), event)
+    except inbound.Unavailable:
         # Nothing was recorded, so nothing is confirmed. A 503 (not a 500: this is expected
         # and handled) shows in Twilio's debugger, and a webhook retry policy may redeliver
         # the same MessageSid, which the ledger then records exactly once.

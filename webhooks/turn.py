@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from callgateway import flow
-from callgateway.agent.conversation import TurnEvent
-from callgateway.twiml import apology_and_hangup
+from callgateway.calls import flow
+from callgateway.calls.conversation import TurnEvent
+from callgateway.calls.twiml import apology_and_hangup
 from webhooks.blueprint import bp, services, twiml
 from webhooks.events import BadEvent, our_number, sid, text_field, their_number
 

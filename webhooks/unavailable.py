@@ -1,7 +1,7 @@
 """The twilio blueprint's last resort: a webhook that fails never answers Twilio with a 500.
 
 A database outage (or a bug) raised out of a view would make Twilio tell the caller "an
-application error has occurred" and hang up. Instead the caller hears `callgateway.fallback`
+application error has occurred" and hang up. Instead the caller hears `callgateway.calls.fallback`
 (a person while the clinic is open, else a clear apology), and a callback or inbound SMS gets
 a 503, which shows in Twilio's debugger and which Twilio's retry policy (`#rp=5xx` on the
 URL) may redeliver: every callback is idempotent on its Twilio id.
@@ -15,7 +15,7 @@ from flask import Response, request
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
-from callgateway import fallback
+from callgateway.calls import fallback
 from callgateway.phone import ANONYMOUS
 from webhooks.blueprint import bp, services, twiml
 from webhooks.events import BadEvent, our_number, sid, text_field, their_number

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from callgateway import flow
-from callgateway.twiml import apology_and_hangup
+from callgateway.calls import flow
+from callgateway.calls.twiml import apology_and_hangup
 from webhooks.blueprint import bp, empty, services, twiml
 from webhooks.events import BadEvent, int_field, our_number, sid, their_number
 

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from callgateway import outbox
-from callgateway.booking import appointments
+from callgateway.booking import appointments, outbox
 from callgateway.booking.dates import When, parse_when, say_date, say_when, widen
 from callgateway.booking.slots import (
     Slot,

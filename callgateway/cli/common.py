@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import click
 
 from callgateway.config import ConfigError
+from callgateway.config.settings import Settings, SettingsError
 from callgateway.phone import InvalidNumber, parse_e164
-from callgateway.settings import Settings, SettingsError
 from callgateway.wiring import Services, bootstrap
 
 F = TypeVar("F", bound=Callable[..., Any])

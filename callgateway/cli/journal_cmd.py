@@ -10,7 +10,7 @@ import json
 
 import click
 
-from callgateway import journal
+from callgateway.calls import journal
 from callgateway.cli.common import fail, main, services
 
 

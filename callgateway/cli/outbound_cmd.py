@@ -11,11 +11,11 @@ import click
 import redis
 from sqlalchemy import select
 
+from callgateway.adapters.mailer import MailError
 from callgateway.cli.common import e164, fail, main, services
 from callgateway.db.models import Appointment
 from callgateway.db.models_outbound import Reminder
 from callgateway.outbound import checkins, reminders, summary
-from callgateway.outbound.mailer import MailError
 from callgateway.phone import mask
 from callgateway.wiring import Services
 

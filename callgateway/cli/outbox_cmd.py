@@ -7,7 +7,7 @@ import time
 
 import click
 
-from callgateway import outbox
+from callgateway.booking import outbox
 from callgateway.cli.common import fail, main, services
 
 

@@ -7,7 +7,7 @@ import sys
 import click
 
 from callgateway.cli.common import e164, fail, main, settings
-from callgateway.terminal_phone import Call, PhoneError, Webhook, new_sid, send_sms
+from callgateway.cli.terminal_phone import Call, PhoneError, Webhook, new_sid, send_sms
 
 
 def _from(value: str) -> str:

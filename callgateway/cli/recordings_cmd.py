@@ -15,8 +15,8 @@ from datetime import timedelta
 
 import click
 
+from callgateway.adapters.twilio_rest import TwilioError
 from callgateway.cli.common import actor, fail, main, services
-from callgateway.twilio_rest import TwilioError
 from recordings import lifecycle
 
 

@@ -33,7 +33,7 @@ def retention_group() -> None:
 def sweep_cmd(now: datetime | None) -> None:
     """Delete every row and object whose retention date is before NOW; print counts per
     data category as JSON."""
-    from callgateway.sweep import sweep
+    from callgateway.privacy.sweep import sweep
 
     svc = services()
     result = sweep(svc, now or svc.clock(), actor("retention sweep"))
@@ -48,7 +48,7 @@ def sweep_cmd(now: datetime | None) -> None:
 @retention_group.command("schedule")
 def schedule_cmd() -> None:
     """Book the daily sweep on the RQ scheduler (idempotent)."""
-    from callgateway.jobs import schedule_daily_sweep
+    from callgateway.jobs.daily import schedule_daily_sweep
 
     svc = services()
     assert svc.queue is not None

@@ -6,9 +6,9 @@ import json
 
 import click
 
-from callgateway import rights
+from callgateway.adapters.storage import StorageError
 from callgateway.cli.common import actor, fail, main, phone_option, services
-from callgateway.storage import StorageError
+from callgateway.privacy import rights
 
 
 @main.group("rights")

@@ -10,7 +10,7 @@ from gunicorn.app.base import BaseApplication
 
 from callgateway.cli.common import main, settings
 from callgateway.config import load_config
-from callgateway.settings import DEV_AUTH_TOKEN
+from callgateway.config.settings import DEV_AUTH_TOKEN
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]

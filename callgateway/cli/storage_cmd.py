@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from callgateway.adapters.storage import RegionViolation, StorageError
 from callgateway.cli.common import fail, main, services
-from callgateway.storage import RegionViolation, StorageError
 
 
 @main.group("storage")

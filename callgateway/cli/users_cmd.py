@@ -7,8 +7,8 @@ import sys
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from callgateway import users
 from callgateway.cli.common import fail, main, services
+from callgateway.console import users
 
 
 @main.group("users")

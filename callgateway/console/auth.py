@@ -18,8 +18,7 @@ from flask import Flask, Response, flash, redirect, render_template, request, se
 from flask_login import LoginManager, login_required, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from callgateway import users
-from callgateway.console import bp
+from callgateway.console import bp, users
 from callgateway.console.access import ConsoleUser, me, services
 from callgateway.db.models import StaffUser
 

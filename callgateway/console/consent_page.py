@@ -16,7 +16,6 @@ from flask_login import login_required
 from sqlalchemy import exists, select
 from sqlalchemy.orm import aliased
 
-from callgateway import audit
 from callgateway.console import bp
 from callgateway.console.access import (
     chosen_clinics,
@@ -28,6 +27,7 @@ from callgateway.console.access import (
 from callgateway.console.paging import newest_first
 from callgateway.db.models import ConsentEvent
 from callgateway.phone import InvalidNumber, parse_e164
+from callgateway.privacy import audit
 from consent import ledger
 from consent import service as consent
 

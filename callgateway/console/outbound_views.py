@@ -14,7 +14,6 @@ from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from callgateway import audit
 from callgateway.console import bp
 from callgateway.console.access import (
     chosen_clinics,
@@ -25,6 +24,7 @@ from callgateway.console.access import (
 from callgateway.db.models import Appointment
 from callgateway.db.models_outbound import CheckinSchedule, Reminder
 from callgateway.outbound import checkins, summary
+from callgateway.privacy import audit
 
 LIMIT = 200
 

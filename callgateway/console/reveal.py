@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import abort, render_template
 from flask_login import login_required
 
-from callgateway import audit
 from callgateway.console import bp
 from callgateway.console.access import me, require_clinic, services
 from callgateway.db.models import Call, ConsentEvent, Message, Recording, WorkItem
+from callgateway.privacy import audit
 
 # What may be revealed: the model and the column holding the number.
 SOURCES: dict[str, tuple[type, str]] = {

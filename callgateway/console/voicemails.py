@@ -14,12 +14,12 @@ from flask_login import login_required
 from sqlalchemy import and_, select
 from werkzeug.wrappers import Response
 
-from callgateway import audit
+from callgateway.adapters.storage import RegionViolation
 from callgateway.console import bp
 from callgateway.console.access import chosen_clinics, me, require_clinic, services
 from callgateway.console.security import media_origin
 from callgateway.db.models import Recording, StaffUser, WorkItem
-from callgateway.storage import RegionViolation
+from callgateway.privacy import audit
 
 log = logging.getLogger(__name__)
 

@@ -76,7 +76,7 @@ class ClinicState(Base):
 
 
 class JournalMark(Base):
-    """How far the call journal (callgateway.journal) has been applied: a stream id.
+    """How far the call journal (callgateway.calls.journal) has been applied: a stream id.
 
     Bookkeeping, not a record about anyone: one row per journal, no retention date."""
 

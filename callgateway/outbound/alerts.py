@@ -14,14 +14,14 @@ from datetime import datetime
 from sqlalchemy import select, update
 from twilio.twiml.voice_response import VoiceResponse
 
+from callgateway.adapters.twilio_rest import PermanentError, TransientError
+from callgateway.calls.twiml import apology_and_hangup
 from callgateway.config import Clinic
 from callgateway.db.models_outbound import CheckinAlert, CheckinAttempt, CheckinSchedule
 from callgateway.outbound import delivery, wording
 from callgateway.outbound.claims import insert_new
 from callgateway.phone import mask
-from callgateway.retention import retention_until
-from callgateway.twilio_rest import PermanentError, TransientError
-from callgateway.twiml import apology_and_hangup
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent.gate import may
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from callgateway import outbox
-from callgateway.booking import appointments
+from callgateway.booking import appointments, outbox
 from callgateway.config import Clinic
 from callgateway.db.models import Appointment
 from callgateway.wiring import Services

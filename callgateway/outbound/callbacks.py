@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callgateway import calls
+from callgateway.calls import log as call_log
 from callgateway.outbound import alerts, checkins, delivery, reminders
 from callgateway.wiring import Services
 
@@ -25,13 +25,13 @@ class CallStatus:
 def call_status(services: Services, event: CallStatus) -> None:
     """Idempotent: the call log moves forward only, and an attempt ends only once."""
     with services.db.session() as session:
-        changed = calls.apply_status(
+        changed = call_log.apply_status(
             session, event.call_sid, event.status, services.clock(), event.duration_seconds
         )
-        if changed and event.status in calls.TERMINAL and event.status == "completed":
+        if changed and event.status in call_log.TERMINAL and event.status == "completed":
             machine = (event.answered_by or "").startswith(("machine", "fax"))
-            calls.note(session, event.call_sid, handled_by="none" if machine else "ai")
-    if event.status not in calls.TERMINAL:
+            call_log.note(session, event.call_sid, handled_by="none" if machine else "ai")
+    if event.status not in call_log.TERMINAL:
         return
     if event.kind == "attempt":
         checkins.call_ended(services, event.ref_id, event.answered_by)

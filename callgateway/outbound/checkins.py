@@ -22,17 +22,17 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from callgateway import calls
+from callgateway.adapters.storage import RegionViolation
+from callgateway.adapters.twilio_rest import TwilioError
+from callgateway.calls import log as call_log
+from callgateway.calls.twiml import apology_and_hangup
 from callgateway.config import Clinic
 from callgateway.db.models_outbound import CheckinAttempt, CheckinSchedule
 from callgateway.outbound import delivery, jobs
 from callgateway.outbound.claims import insert_new
 from callgateway.outbound.timing import at_local, next_occurrence, parse_days, parse_local_time
 from callgateway.phone import InvalidNumber, mask, parse_e164
-from callgateway.retention import retention_until
-from callgateway.storage import RegionViolation
-from callgateway.twilio_rest import TwilioError
-from callgateway.twiml import apology_and_hangup
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent.gate import may
 
@@ -620,4 +620,4 @@ def _note(services: Services, call_sid: str, outcome: str) -> None:
     if not call_sid:
         return
     with services.db.session() as session:
-        calls.note(session, call_sid, outcome=outcome, handled_by="ai")
+        call_log.note(session, call_sid, outcome=outcome, handled_by="ai")

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from callgateway import calls
+from callgateway.adapters.twilio_rest import AmbiguousError, PermanentError
+from callgateway.calls import log as call_log
 from callgateway.config import Clinic
+from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Message
-from callgateway.dbutil import insert_ignore
 from callgateway.phone import ANONYMOUS, mask
-from callgateway.retention import retention_until
-from callgateway.twilio_rest import AmbiguousError, PermanentError
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import service as consent_service
 
@@ -193,10 +193,10 @@ def place_call(services: Services, call: OutboundCall) -> str:
     if not call_sid:
         raise PermanentError("twilio created a call without a sid")
     with services.db.session() as session:
-        calls.start_call(
+        call_log.start_call(
             session,
             services.config,
-            calls.CallStart(
+            call_log.CallStart(
                 call_sid=call_sid,
                 cli=call.to,
                 called=clinic_number(call.clinic),

@@ -17,16 +17,17 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from callgateway import calls, escalation
+from callgateway.adapters.twilio_rest import PermanentError, TransientError
+from callgateway.calls import escalation
+from callgateway.calls import log as call_log
+from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
 from callgateway.db.models import Appointment
 from callgateway.db.models_outbound import Reminder
 from callgateway.outbound import delivery, jobs, wording
 from callgateway.outbound.claims import insert_new
 from callgateway.outbound.timing import parse_quiet_hours, place_reminder, shift_out_of_quiet
-from callgateway.retention import retention_until
-from callgateway.twilio_rest import PermanentError, TransientError
-from callgateway.twiml import apology_and_hangup, say
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent.gate import may
 
@@ -430,7 +431,7 @@ def answer_twiml(
     elif digits == "0":
         _respond(services, reminder_id, "person")
         with services.db.session() as session:
-            call = calls.get_call(session, call_sid)
+            call = call_log.get_call(session, call_sid)
         if call is None:
             return apology_and_hangup("Sorry, please call the clinic. Goodbye.")
         escalation.to_person(services, call, clinic, resp, reason="reminder-call")

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from callgateway.db import migrate
-from callgateway.devservices import Service, free_port
-from callgateway.devtwilio import make_server
+from devtools.fake_twilio import make_server
+from devtools.services import Service, free_port
 from tests.conftest import CALLGATEWAY, ROOT, cli_env, run_cli
 
 

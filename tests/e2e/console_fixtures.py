@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import responses
 
-from callgateway.settings import Settings
+from callgateway.config.settings import Settings
 from callgateway.wiring import Services, bootstrap
 from tests.conftest import ROOT
 from tests.e2e.conftest import Gateway
@@ -54,8 +54,8 @@ class ConsoleGateway:
     def transfer_recordings(self, recording_id: int) -> str:
         """Run the recording lifecycle's transfer job for one row, in this process, with
         Twilio's REST API faked at the HTTP layer (the gateway's queue has no worker here)."""
+        from callgateway.cli.terminal_phone import silent_wav
         from callgateway.db.models import Recording
-        from callgateway.terminal_phone import silent_wav
         from recordings.lifecycle import transfer
 
         with self.services.db.session() as session:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from callgateway.db import migrate
 from callgateway.db.models import Appointment, Call
-from callgateway.devservices import Service, create_buckets
+from devtools.services import Service, create_buckets
 from tests.conftest import EXAMPLE_CONFIG, cli_env
 from tests.e2e.conftest import Gateway, fake_twilio, serving
 from tests.twilio import CLINIC_UK

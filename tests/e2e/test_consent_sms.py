@@ -10,9 +10,9 @@ import xml.etree.ElementTree as ET
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from callgateway.calls.escalation import CLOSED, CONNECTING
+from callgateway.cli.terminal_phone import new_sid
 from callgateway.db.models import Call
-from callgateway.escalation import CLOSED, CONNECTING
-from callgateway.terminal_phone import new_sid
 from tests.e2e.conftest import Gateway
 from tests.twilio import CLINIC_UK, PATIENT
 

@@ -20,9 +20,9 @@ import requests
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from callgateway import escalation
+from callgateway.calls import escalation
+from callgateway.config.directory import is_open
 from callgateway.db.models import AuditEntry, Recording, WorkItem
-from callgateway.directory import is_open
 from callgateway.phone import mask
 from consent import service as consent_service
 from tests.e2e.console_fixtures import (  # noqa: F401  (fixtures)

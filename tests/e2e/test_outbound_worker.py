@@ -29,15 +29,15 @@ from sqlalchemy import create_engine, text
 
 from callgateway.app import create_app
 from callgateway.config import Config
-from callgateway.devservices import Service, free_port
 from callgateway.wiring import bootstrap
+from devtools.services import Service, free_port
 from tests.conftest import BASE_URL, ROOT, cli_env, make_settings, run_cli
 from tests.twilio import ACCOUNT_SID, CLINIC_UK, PATIENT_2, TwilioSim
 
 CARER = "+447700900731"
 OPTED_OUT_RECEIVER = "+447700900732"
 RQ = str(Path(sys.executable).parent / "rq")
-WORKER = [RQ, "worker", "--worker-class", "callgateway.worker.Worker"]  # the Procfile's
+WORKER = [RQ, "worker", "--worker-class", "callgateway.jobs.worker.Worker"]  # the Procfile's
 
 
 @dataclass

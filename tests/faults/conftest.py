@@ -15,7 +15,7 @@ import pytest
 import responses
 
 from callgateway.app import create_app
-from callgateway.settings import DEV_ACCOUNT_SID
+from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.wiring import Services
 from tests.conftest import BASE_URL
 from tests.twilio import TwilioSim, rest_that_works

@@ -22,12 +22,12 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from callgateway import fallback
-from callgateway.clock import fixed
+from callgateway.adapters.clock import fixed
+from callgateway.calls import fallback
 from callgateway.db.models import Call, ConsentEvent, Message, Recording, WorkItem
-from callgateway.devservices import Service
 from callgateway.wiring import Services
 from consent.gate import may
+from devtools.services import Service
 from recordings import lifecycle
 from tests.conftest import BASE_URL
 from tests.faults.conftest import (

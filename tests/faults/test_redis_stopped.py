@@ -14,11 +14,11 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from callgateway.clock import fixed
+from callgateway.adapters.clock import fixed
 from callgateway.db.models import Call, ConsentEvent, Recording, WorkItem
-from callgateway.devservices import Service
 from callgateway.wiring import Services
 from consent.gate import may
+from devtools.services import Service
 from recordings import lifecycle
 from tests.faults.conftest import ESCALATION_UK, app_for, assert_caller_is_served, dialled
 from tests.integration.test_booking_calls import MONDAY_9AM, Phone

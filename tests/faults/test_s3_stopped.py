@@ -14,12 +14,12 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from callgateway import outbox
-from callgateway.clock import fixed
+from callgateway.adapters.clock import fixed
+from callgateway.adapters.storage import StorageError
+from callgateway.booking import outbox
 from callgateway.db.models import Appointment, OutboxItem, Recording
-from callgateway.devservices import Service
-from callgateway.storage import StorageError
 from callgateway.wiring import Services
+from devtools.services import Service
 from recordings import lifecycle
 from tests.faults.conftest import API, app_for, assert_caller_is_served
 from tests.integration.test_booking_calls import MONDAY_9AM, book_tuesday_afternoon

@@ -21,11 +21,11 @@ import requests
 import responses
 from sqlalchemy import select
 
-from callgateway import outbox
-from callgateway.clock import fixed
+from callgateway.adapters.clock import fixed
+from callgateway.adapters.twilio_rest import TwilioRest
+from callgateway.booking import outbox
+from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.db.models import Call, Message, OutboxItem
-from callgateway.settings import DEV_ACCOUNT_SID
-from callgateway.twilio_rest import TwilioRest
 from callgateway.wiring import Services
 from tests.faults.conftest import API, app_for, assert_caller_is_served
 from tests.integration.test_booking_calls import MONDAY_9AM, Phone, book_tuesday_afternoon

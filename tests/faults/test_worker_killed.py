@@ -30,8 +30,8 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import select
 
+from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.db.models import Recording
-from callgateway.settings import DEV_ACCOUNT_SID
 from callgateway.wiring import Services
 from recordings import lifecycle
 from tests.conftest import ROOT

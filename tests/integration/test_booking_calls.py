@@ -17,14 +17,14 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from callgateway import outbox
-from callgateway.clock import fixed
+from callgateway.adapters.clock import fixed
+from callgateway.booking import outbox
 from callgateway.config import Config
 from callgateway.db.models import Appointment, Call, CallTurn, Message, OutboxItem, SlotHold
-from callgateway.devservices import Service
 from callgateway.wiring import Services
 from consent import cache as consent_cache
 from consent import service as consent_service
+from devtools.services import Service
 from tests.conftest import BASE_URL
 from tests.twilio import (
     ACCOUNT_SID,

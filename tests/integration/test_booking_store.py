@@ -17,13 +17,12 @@ import redis
 import responses
 from rq import Queue
 
-from callgateway import outbox
-from callgateway.booking import appointments
+from callgateway.adapters.storage import RegionStorage
+from callgateway.booking import appointments, outbox
 from callgateway.config import Config
 from callgateway.db.models import Appointment, OutboxItem, SlotHold
-from callgateway.devservices import free_port
-from callgateway.storage import RegionStorage
 from callgateway.wiring import Services
+from devtools.services import free_port
 from tests.integration.test_booking_calls import (  # noqa: F401  (fixtures)
     MONDAY_9AM,
     Phone,

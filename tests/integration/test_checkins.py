@@ -14,11 +14,11 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from callgateway.clock import fixed
+from callgateway.adapters.clock import fixed
+from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.db.models import Call, Message
 from callgateway.db.models_outbound import CheckinAlert, CheckinAttempt
 from callgateway.outbound import alerts, checkins
-from callgateway.settings import DEV_ACCOUNT_SID
 from callgateway.wiring import Services
 from consent import service as consent_service
 from tests.conftest import BASE_URL

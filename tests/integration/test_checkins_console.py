@@ -13,16 +13,16 @@ import responses
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from callgateway.adapters.clock import fixed
+from callgateway.adapters.mailer import MailError
 from callgateway.app import create_app
-from callgateway.clock import fixed
 from callgateway.config import Config
+from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.db.models import AuditEntry
 from callgateway.db.models_outbound import CheckinSchedule
-from callgateway.devservices import free_port
 from callgateway.outbound import alerts, checkins, summary
-from callgateway.outbound.mailer import MailError
-from callgateway.settings import DEV_ACCOUNT_SID
 from callgateway.wiring import Services
+from devtools.services import free_port
 from tests.integration.test_console import Browser, add_user
 from tests.twilio import PATIENT, sid
 

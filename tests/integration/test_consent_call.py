@@ -12,10 +12,10 @@ import pytest
 import responses
 from sqlalchemy import select, text
 
+from callgateway.adapters.clock import fixed
 from callgateway.app import create_app
-from callgateway.clock import fixed
+from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.db.models import Call
-from callgateway.settings import DEV_ACCOUNT_SID
 from callgateway.wiring import Services
 from consent import cache as consent_cache
 from consent import service

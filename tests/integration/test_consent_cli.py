@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from callgateway.clock import fixed
+from callgateway.adapters.clock import fixed
 from callgateway.wiring import Services
 from consent import service
 from tests.conftest import cli_env, run_cli

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from callgateway.db.models import AuditEntry, ConsentEvent, Suppression
-from callgateway.devservices import Service, free_port
 from callgateway.phone import subject_hash
 from callgateway.wiring import Services
 from consent import cache, ledger, service
 from consent.gate import ACTIONS, may, read_snapshot
+from devtools.services import Service, free_port
 from tests.services import service_stopped
 from tests.twilio import PATIENT, PATIENT_2
 

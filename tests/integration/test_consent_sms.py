@@ -11,13 +11,13 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from callgateway.adapters.clock import fixed
 from callgateway.app import create_app
-from callgateway.clock import fixed
 from callgateway.config import parse_config
 from callgateway.db.models import ConsentEvent, Message
-from callgateway.devservices import free_port
 from callgateway.wiring import Services
 from consent.gate import may
+from devtools.services import free_port
 from tests.conftest import BASE_URL, EXAMPLE_CONFIG
 from tests.twilio import CLINIC_EU, CLINIC_UK, PATIENT, PATIENT_2, TwilioSim, sid
 

@@ -10,12 +10,12 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from callgateway import users
+from callgateway.adapters.clock import fixed
 from callgateway.app import create_app
-from callgateway.clock import fixed
+from callgateway.console import users
 from callgateway.db.models import AuditEntry, Call, WorkItem
 from callgateway.phone import mask, subject_hash
-from callgateway.retention import retention_until
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from tests.conftest import BASE_URL
 from tests.twilio import PATIENT, PATIENT_2, TwilioSim, sid

@@ -10,8 +10,8 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import func, select
 
+from callgateway.adapters.clock import fixed
 from callgateway.app import create_app
-from callgateway.clock import fixed
 from callgateway.console import consent_page
 from callgateway.db.models import ConsentEvent
 from callgateway.phone import mask

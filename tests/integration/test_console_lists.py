@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from callgateway.adapters.clock import fixed
 from callgateway.app import create_app
-from callgateway.clock import fixed
 from callgateway.db.models import Message
 from callgateway.phone import mask
 from callgateway.wiring import Services

@@ -12,11 +12,11 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from callgateway.adapters.clock import fixed
 from callgateway.app import create_app
-from callgateway.clock import fixed
 from callgateway.db.models import Appointment, Call, ConsentEvent, Recording, WorkItem
 from callgateway.phone import mask
-from callgateway.retention import retention_until
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import ledger
 from consent import service as consent_service

@@ -18,7 +18,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from callgateway.devservices import Service, ServiceError, start_redis
+from devtools.services import Service, ServiceError, start_redis
 from tests.services import restart_service, service_stopped, stop_service
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,7 +147,7 @@ def _driver_env(tmp_path: Path, redis_url: str, s3_url: str) -> dict[str, str]:
 
 
 def _driver(*cmd: str) -> list[str]:
-    return [sys.executable, "-m", "callgateway.devservices", "run", "--", *cmd]
+    return [sys.executable, "-m", "devtools.services", "run", "--", *cmd]
 
 
 def test_run_uses_given_services_migrates_creates_buckets_and_runs_cmd(

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from callgateway.db.insert import insert_ignore
 from callgateway.db.models import ConsentEvent
 from callgateway.db.session import Database
-from callgateway.dbutil import insert_ignore
 
 
 def opt_out(phone: str, source_id: str) -> dict[str, object]:

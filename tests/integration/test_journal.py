@@ -12,8 +12,8 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from callgateway import journal
 from callgateway.app import create_app
+from callgateway.calls import journal
 from callgateway.db.models import Call, CallTurn
 from callgateway.wiring import Services
 from tests.conftest import BASE_URL, cli_env, run_cli
@@ -203,7 +203,7 @@ def test_when_redis_fails_at_the_end_of_a_turn_the_lines_go_to_the_database(
 def test_rights_erase_refuses_while_the_journal_cannot_be_applied(
     tw: TwilioSim, svc: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from callgateway import rights
+    from callgateway.privacy import rights
 
     tw.call(sid("CA"), to=CLINIC_EU)
 

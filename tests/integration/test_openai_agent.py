@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from callgateway.adapters.clock import fixed
 from callgateway.app import create_app
-from callgateway.clock import fixed
 from callgateway.config import Config
 from callgateway.config import OpenAIAgent as OpenAIAgentConfig
 from callgateway.db.models import Appointment, CallTurn

@@ -19,16 +19,16 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import delete, select
 
-from callgateway import jobs
+from callgateway.adapters.storage import subject_prefix
+from callgateway.adapters.twilio_rest import TransientError
 from callgateway.app import create_app
 from callgateway.cli import main
 from callgateway.config import Config
+from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.db.models import AuditEntry, Call, Recording, WorkItem
-from callgateway.devservices import Service
-from callgateway.settings import DEV_ACCOUNT_SID
-from callgateway.storage import subject_prefix
-from callgateway.twilio_rest import TransientError
+from callgateway.jobs import daily as jobs
 from callgateway.wiring import Services
+from devtools.services import Service
 from recordings import lifecycle
 from tests.conftest import BASE_URL, EXAMPLE_CONFIG
 from tests.regions import create_buckets, s3, stored_cli_env
@@ -132,7 +132,7 @@ def test_a_retried_callback_stores_one_row_and_queues_one_job(tw: TwilioSim, svc
     ).date() + timedelta(days=30)
     assert queued_job_ids(svc) == [lifecycle.transfer_job_id(rec.id)]
     job = Job.fetch(queued_job_ids(svc)[0], connection=svc.redis)
-    assert job.func_name == "callgateway.jobs.transfer_recording"
+    assert job.func_name == "callgateway.jobs.daily.transfer_recording"
     assert job.args == (rec.id,)  # an id, not an object
     assert job.retries_left == len(lifecycle.RETRY_INTERVALS)
 

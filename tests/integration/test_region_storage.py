@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from callgateway.storage import RegionStorage, RegionViolation, subject_prefix
+from callgateway.adapters.storage import RegionStorage, RegionViolation, subject_prefix
 from callgateway.wiring import Services
 from tests.conftest import EXAMPLE_CONFIG, cli_env, run_cli
 from tests.regions import all_objects, s3

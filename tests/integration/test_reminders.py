@@ -15,15 +15,15 @@ import responses
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
+from callgateway.adapters.clock import fixed
+from callgateway.adapters.twilio_rest import TransientError
 from callgateway.app import create_app
 from callgateway.booking import appointments
-from callgateway.clock import fixed
 from callgateway.config import Config
+from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.db.models import Appointment, Call, ConsentEvent, Message
 from callgateway.db.models_outbound import Reminder
 from callgateway.outbound import reminders
-from callgateway.settings import DEV_ACCOUNT_SID
-from callgateway.twilio_rest import TransientError
 from callgateway.wiring import Services
 from consent import cache as consent_cache
 from consent import service as consent_service

@@ -13,10 +13,10 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
-from callgateway import jobs
 from callgateway.db.models import AuditEntry, Recording, Suppression
+from callgateway.jobs import daily as jobs
 from callgateway.phone import subject_hash
-from callgateway.sweep import retained_tables, sweep
+from callgateway.privacy.sweep import retained_tables, sweep
 from callgateway.wiring import Services
 from consent import gate
 from recordings import lifecycle
@@ -195,4 +195,4 @@ def test_the_daily_sweep_is_booked_once_on_rqs_scheduler(svc: Services) -> None:
     registry = ScheduledJobRegistry(queue=queue)
     assert registry.get_job_ids() == [first.id]
     assert registry.get_scheduled_time(first.id) == datetime(2030, 5, 7, 3, 0, tzinfo=UTC)
-    assert first.func_name == "callgateway.jobs.retention_sweep"
+    assert first.func_name == "callgateway.jobs.daily.retention_sweep"

@@ -12,14 +12,14 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from callgateway import rights
+from callgateway.adapters.storage import subject_prefix
 from callgateway.app import create_app
+from callgateway.booking.outbox import appointment_key
 from callgateway.config import Config
 from callgateway.db.models import Appointment, AuditEntry, Base, Suppression
 from callgateway.outbound import checkins
-from callgateway.outbox import appointment_key
 from callgateway.phone import subject_hash
-from callgateway.storage import subject_prefix
+from callgateway.privacy import rights
 from callgateway.wiring import Services
 from consent import gate
 from tests.conftest import BASE_URL

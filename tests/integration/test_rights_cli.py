@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from callgateway.cli import main
-from callgateway.rights import export_schema
+from callgateway.privacy.rights import export_schema
 from callgateway.wiring import Services
 from tests.regions import stored_cli_env
 from tests.twilio import PATIENT

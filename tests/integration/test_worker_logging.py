@@ -27,7 +27,7 @@ def test_a_jobs_log_line_is_json_with_the_number_masked(redis_url: str) -> None:
     queue = Queue("default", connection=Redis.from_url(redis_url))
     queue.empty()
     queue.enqueue(texting_a_patient)
-    argv = [RQ, "worker", "--burst", "--worker-class", "callgateway.worker.Worker"]
+    argv = [RQ, "worker", "--burst", "--worker-class", "callgateway.jobs.worker.Worker"]
     done = subprocess.run(
         [*argv, "-u", redis_url, "default"],
         env=cli_env(REDIS_URL=redis_url), cwd=ROOT, capture_output=True, text=True, timeout=60,

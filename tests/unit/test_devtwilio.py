@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from callgateway.devservices import free_port
-from callgateway.devtwilio import make_server
-from callgateway.terminal_phone import dev_twilio_base, silent_wav
-from callgateway.twilio_rest import NotFound, TwilioRest
+from callgateway.adapters.twilio_rest import NotFound, TwilioRest
+from callgateway.cli.terminal_phone import dev_twilio_base, silent_wav
+from devtools.fake_twilio import make_server
+from devtools.services import free_port
 
 ACCOUNT = "AC" + "0" * 32
 CALL = "CA" + "1" * 32

@@ -11,11 +11,12 @@ import responses
 from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway import calls, escalation
-from callgateway.clock import fixed
+from callgateway.adapters.clock import fixed
+from callgateway.calls import escalation
+from callgateway.calls import log as call_log
 from callgateway.config import Config
 from callgateway.db.models import Call, WorkItem
-from callgateway.retention import retention_until
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import ledger
 from tests.conftest import BASE_URL
@@ -65,7 +66,7 @@ def items(services: Services, kind: str | None = None) -> list[WorkItem]:
 
 def row(services: Services, call_sid: str) -> Call:
     with services.db.session() as session:
-        found = calls.get_call(session, call_sid)
+        found = call_log.get_call(session, call_sid)
     assert found is not None
     return found
 

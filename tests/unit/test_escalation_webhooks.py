@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway import calls, escalation
-from callgateway.clock import fixed
+from callgateway.adapters.clock import fixed
+from callgateway.calls import escalation
+from callgateway.calls import log as call_log
 from callgateway.db.models import Call, WorkItem
 from callgateway.wiring import Services
 from tests.conftest import BASE_URL
@@ -23,7 +24,7 @@ def escalated_call(services: Services, twilio: TwilioSim, cli: str = PATIENT) ->
     call_sid = sid("CA")
     twilio.call(call_sid, from_=cli, to=CLINIC_EU)
     with services.db.session() as session:
-        call = calls.get_call(session, call_sid)
+        call = call_log.get_call(session, call_sid)
     clinic = services.directory.by_id("spree-hausarzt")
     assert call is not None and clinic is not None
     escalation.to_person(services, call, clinic, VoiceResponse(), "asked-for-person")
@@ -42,7 +43,7 @@ def verbs(body: str) -> list[ET.Element]:
 
 def logged(services: Services, call_sid: str) -> Call:
     with services.db.session() as session:
-        call = calls.get_call(session, call_sid)
+        call = call_log.get_call(session, call_sid)
     assert call is not None
     return call
 

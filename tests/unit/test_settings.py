@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callgateway.settings import DEV_AUTH_TOKEN, Settings, SettingsError
+from callgateway.config.settings import DEV_AUTH_TOKEN, Settings, SettingsError
 
 
 def test_defaults_are_the_documented_dev_defaults() -> None:

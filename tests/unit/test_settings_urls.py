@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callgateway.settings import Settings, SettingsError
+from callgateway.config.settings import Settings, SettingsError
 
 
 @pytest.mark.parametrize(

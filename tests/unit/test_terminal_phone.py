@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from callgateway.terminal_phone import Call, Webhook
+from callgateway.cli.terminal_phone import Call, Webhook
 
 
 @dataclass

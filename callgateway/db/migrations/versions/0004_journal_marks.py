@@ -1,4 +1,4 @@
-"""journal_marks: how far the call journal has been applied (callgateway.journal).
+"""journal_marks: how far the call journal has been applied (callgateway.calls.journal).
 
 Revision ID: 0004_journal_marks
 Revises: 0003_checkin_alert_phone

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from callgateway.db.models import AuditEntry
 from callgateway.phone import subject_hash
-from callgateway.retention import retention_until
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 
 

@@ -23,8 +23,12 @@ from typing import Any
 from sqlalchemy import Column, Table, delete, select, update
 from sqlalchemy.orm import Session
 
-from callgateway import audit, journal
+from callgateway.adapters.storage import subject_prefix
+from callgateway.adapters.twilio_rest import NotFound
+from callgateway.booking.outbox import appointment_key
+from callgateway.calls import journal
 from callgateway.config import Clinic
+from callgateway.db.insert import insert_ignore
 from callgateway.db.models import (
     Appointment,
     Call,
@@ -35,12 +39,9 @@ from callgateway.db.models import (
     WorkItem,
 )
 from callgateway.db.models_outbound import CheckinSchedule
-from callgateway.dbutil import insert_ignore
-from callgateway.outbox import appointment_key
 from callgateway.phone import subject_hash
-from callgateway.storage import subject_prefix
-from callgateway.sweep import retained_tables
-from callgateway.twilio_rest import NotFound
+from callgateway.privacy import audit
+from callgateway.privacy.sweep import retained_tables
 from callgateway.wiring import Services
 from consent import cache, ledger
 
@@ -63,7 +64,7 @@ class RightsError(RuntimeError):
 
 
 def export_schema() -> dict[str, Any]:
-    text = resources.files("callgateway").joinpath("schemas/export.schema.json").read_text()
+    text = resources.files("callgateway").joinpath("privacy/schemas/export.schema.json").read_text()
     return json.loads(text)  # type: ignore[no-any-return]
 
 

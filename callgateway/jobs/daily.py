@@ -16,14 +16,14 @@ from rq import Queue, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, Retry
 
-from callgateway.twilio_rest import TwilioError
+from callgateway.adapters.twilio_rest import TwilioError
 from callgateway.wiring import Services, bootstrap
 from recordings import lifecycle
 
 log = logging.getLogger(__name__)
 
 SWEEP_AT = time(3, 0)  # UTC: the quiet hours of most of our regions' clinics
-SWEEP_JOB = "callgateway.jobs.retention_sweep"
+SWEEP_JOB = "callgateway.jobs.daily.retention_sweep"
 
 
 @contextmanager
@@ -81,7 +81,7 @@ def _reconcile(services: Services, now: datetime) -> None:
 def retention_sweep(now_iso: str | None = None, reschedule: bool = True) -> dict[str, int]:
     """The daily sweep; also queues again recordings whose transfer job was lost, and
     places recordings Twilio holds that never reached us (`lifecycle.reconcile`)."""
-    from callgateway.sweep import sweep
+    from callgateway.privacy.sweep import sweep
 
     try:
         with wired() as services:

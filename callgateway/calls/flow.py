@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway import calls, escalation, journal
-from callgateway.agent import conversation
+from callgateway.calls import conversation, escalation, journal
+from callgateway.calls import log as call_log
+from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
 from callgateway.db.models import Call
 from callgateway.phone import mask
-from callgateway.twiml import apology_and_hangup, say
 from callgateway.wiring import Services
 from consent.gate import Decision, may
 from recordings import policy as recording_policy
@@ -40,10 +40,10 @@ class IncomingCall:
 def incoming_call(services: Services, event: IncomingCall) -> str:
     now = services.clock()
     clinic = services.directory.by_number(event.called)
-    start = calls.CallStart(event.call_sid, event.cli, event.called, clinic, now)
+    start = call_log.CallStart(event.call_sid, event.cli, event.called, clinic, now)
     if clinic is None:
         with services.db.session() as session:
-            calls.start_call(
+            call_log.start_call(
                 session, services.config, start, outcome="unknown-number", handled_by="none"
             )
         log.warning("call to a number no clinic claims", extra={"to": mask(event.called)})
@@ -53,14 +53,14 @@ def incoming_call(services: Services, event: IncomingCall) -> str:
     say(resp, clinic.greeting, clinic)
     if clinic.recording.enabled:
         with services.db.session() as session:
-            calls.start_call(session, services.config, start)
+            call_log.start_call(session, services.config, start)
         # Announcement first; recording starts only in the webhook Twilio calls after it.
         say(resp, clinic.recording.announcement, clinic)
         resp.redirect(services.url("/twilio/voice/recording/start"), method="POST")
         return str(resp)
     # Gate first. When the AI may answer, the call's row goes to the journal with the live
     # state: no database on this path. Usually one Redis call does both (a cached state).
-    row = calls.start_values(services.config, start)
+    row = call_log.start_values(services.config, start)
     opened = conversation.open_if_allowed(services, clinic, row)
     decision = opened.decision
     if decision is not None and decision.allowed:
@@ -71,7 +71,7 @@ def incoming_call(services: Services, event: IncomingCall) -> str:
         if decision.allowed and conversation.begin(services, clinic, row=row):
             return conversation.opening(services, clinic)
     with services.db.session() as session:
-        call = calls.start_call(session, services.config, start, **_gate_fields(decision))
+        call = call_log.start_call(session, services.config, start, **_gate_fields(decision))
     _answer(services, call, clinic, resp, decision, opened=False)
     return str(resp)
 
@@ -90,29 +90,29 @@ def call_status(services: Services, event: StatusEvent) -> None:
     now = services.clock()
     journal.settle_or_log(services)  # the journal first: the row the AI path appended must be there
     with services.db.session() as session:
-        if calls.get_call(session, event.call_sid) is None:
+        if call_log.get_call(session, event.call_sid) is None:
             clinic = services.directory.by_number(event.called)
-            calls.start_call(
+            call_log.start_call(
                 session,
                 services.config,
-                calls.CallStart(event.call_sid, event.cli, event.called, clinic, now),
+                call_log.CallStart(event.call_sid, event.cli, event.called, clinic, now),
             )
-        calls.apply_status(session, event.call_sid, event.status, now, event.duration_seconds)
-    if event.status in calls.TERMINAL:
+        call_log.apply_status(session, event.call_sid, event.status, now, event.duration_seconds)
+    if event.status in call_log.TERMINAL:
         conversation.forget(services, event.call_sid)  # the live state ends with the call
 
 
 def after_announcement(services: Services, call_sid: str) -> str:
     """The announcement has played: only now may recording start. Then route the call."""
     with services.db.session() as session:
-        call = calls.get_call(session, call_sid)
+        call = call_log.get_call(session, call_sid)
     clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None
     if call is None or clinic is None:
         return apology_and_hangup(UNKNOWN_NUMBER)
     recorded = recording_policy.start_recording(services, call, clinic)
     decision = may(services, clinic.id, call.cli, "ai_handling")
     with services.db.session() as session:
-        calls.note(session, call_sid, recorded=recorded, **_gate_fields(decision))
+        call_log.note(session, call_sid, recorded=recorded, **_gate_fields(decision))
     opened = decision.allowed and conversation.begin(services, clinic, call=call)
     resp = VoiceResponse()
     _answer(services, call, clinic, resp, decision, opened)

@@ -18,13 +18,13 @@ from typing import Any
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
-from callgateway import audit
+from callgateway.adapters.storage import RegionViolation, StorageError
+from callgateway.adapters.twilio_rest import TwilioError
 from callgateway.config import CATEGORIES
+from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Base, ConsentEvent, Recording, Retained, Suppression
-from callgateway.dbutil import insert_ignore
 from callgateway.phone import subject_hash
-from callgateway.storage import RegionViolation, StorageError
-from callgateway.twilio_rest import TwilioError
+from callgateway.privacy import audit
 from callgateway.wiring import Services
 from consent import cache
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 
 from callgateway.config import Clinic
+from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Message
-from callgateway.dbutil import insert_ignore
 from callgateway.phone import ANONYMOUS
-from callgateway.retention import retention_until
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import keywords
 from consent import service as consent

@@ -20,16 +20,18 @@ import redis
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway import calls, callstate, escalation, journal
 from callgateway.agent import intents
 from callgateway.agent.protocol import Agent, Conversation, Heard, Reply
 from callgateway.agent.rules import HELP, OPENING, RulesAgent
 from callgateway.agent.tools import Tools
+from callgateway.calls import escalation, journal
+from callgateway.calls import log as call_log
+from callgateway.calls import state as live_state
+from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
 from callgateway.db.models import Call
 from callgateway.phone import ANONYMOUS
-from callgateway.retention import retention_until
-from callgateway.twiml import apology_and_hangup, say
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import cache as consent_cache
 from consent.gate import Decision, decide, may
@@ -76,14 +78,14 @@ def _read(services: Services, event: TurnEvent) -> _Read:
     asked = (clinic.id, event.cli) if clinic and event.cli and event.cli != ANONYMOUS else None
     try:
         if asked is None:
-            return _Read(callstate.load(services.redis, event.call_sid), True)
+            return _Read(live_state.load(services.redis, event.call_sid), True)
         pipe = services.redis.pipeline(transaction=False)
-        pipe.get(callstate.key(event.call_sid))
+        pipe.get(live_state.key(event.call_sid))
         pipe.get(consent_cache.key(services, *asked))
         raw_state, raw_consent = pipe.execute()
     except redis.RedisError:
         return _Read(None, False)
-    return _Read(callstate.decode(raw_state), True, asked, raw_consent)
+    return _Read(live_state.decode(raw_state), True, asked, raw_consent)
 
 
 def _gate(services: Services, clinic: Clinic, call: Call, read: _Read) -> Decision:
@@ -208,12 +210,12 @@ def begin(
     pipe = services.redis.pipeline(transaction=True)
     if row is not None:  # no ORM object on this path: the row's values are enough
         call_sid = str(row["call_sid"])
-        callstate.save(pipe, call_sid, _new_state(str(row["cli"]), str(row["called"]), clinic))
+        live_state.save(pipe, call_sid, _new_state(str(row["cli"]), str(row["called"]), clinic))
         journal.add_call(pipe, {**row, "handled_by": "ai"}, opening)
     else:
         assert call is not None, "begin() needs the call's row or the call"
         call_sid = call.call_sid
-        callstate.save(pipe, call_sid, _new_state(call.cli, call.called, clinic))
+        live_state.save(pipe, call_sid, _new_state(call.cli, call.called, clinic))
         journal.add_note(pipe, call_sid, handled_by="ai")
         journal.add_turns(pipe, call_sid, opening)
     try:
@@ -269,19 +271,19 @@ def open_if_allowed(services: Services, clinic: Clinic, row: dict[str, Any]) -> 
     if script is None:
         script = services.memo["open_if_allowed"] = services.redis.register_script(_OPEN_IF_ALLOWED)
     call_sid = str(row["call_sid"])
-    live = callstate.encode(_new_state(cli, str(row["called"]), clinic))
+    live = live_state.encode(_new_state(cli, str(row["called"]), clinic))
     try:
         cached = script(
             keys=[
                 consent_cache.key(services, clinic.id, cli),
-                callstate.key(call_sid),
+                live_state.key(call_sid),
                 journal.STREAM,
             ],
             args=[
                 *_allowing_notes(),
                 journal.call_entry(row, _opening_lines(services, clinic)),
                 live,
-                callstate.TTL_SECONDS,
+                live_state.TTL_SECONDS,
             ],
             client=services.redis,
         )
@@ -338,11 +340,11 @@ def turn(services: Services, event: TurnEvent) -> str:
         journal.settle_or_log(services)
         try:
             with services.db.session() as session:
-                call = calls.get_call(session, event.call_sid)
+                call = call_log.get_call(session, event.call_sid)
         except SQLAlchemyError:
             log.error("database unavailable during a turn")
             return apology_and_hangup(APOLOGY + " Please call again shortly. Goodbye.")
-        if call is None or call.status in calls.TERMINAL:
+        if call is None or call.status in call_log.TERMINAL:
             return apology_and_hangup(LOST)
     clinic = services.directory.by_id(call.clinic_id) if call.clinic_id else None
     if clinic is None:
@@ -393,9 +395,9 @@ def _record(
     keep = retention_until(services.config, clinic, "transcript", convo.now)
     pipe = services.redis.pipeline(transaction=True)
     if reply.next == "listen":
-        callstate.save(pipe, call_sid, state)
+        live_state.save(pipe, call_sid, state)
     else:
-        callstate.drop(pipe, call_sid)
+        live_state.drop(pipe, call_sid)
     journal.add_turns(pipe, call_sid, journal.turns(convo.events, clinic.id, convo.now, keep))
     if reply.outcome:
         journal.add_note(pipe, call_sid, outcome=reply.outcome, handled_by="ai")
@@ -431,7 +433,7 @@ def _record_without_redis(
 
 def forget(services: Services, call_sid: str) -> None:
     with contextlib.suppress(redis.RedisError):  # if not, it expires by itself
-        callstate.drop(services.redis, call_sid)
+        live_state.drop(services.redis, call_sid)
 
 
 def _caller_text(heard: Heard) -> str:

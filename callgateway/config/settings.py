@@ -39,7 +39,7 @@ class Settings:
     # Reverse proxies in front of the web process whose X-Forwarded-For/-Proto we trust
     # (for the console's per-address login limit and Secure cookies); 0 = none.
     trusted_proxies: int = 0
-    # How the call journal (callgateway.journal) reaches the database: "background" (a
+    # How the call journal (callgateway.calls.journal) reaches the database: "background" (a
     # drainer thread per web process; production) or "inline" (applied by the webhook that
     # appended it: tests and one-shot tools that must read their own writes at once).
     journal: str = "background"

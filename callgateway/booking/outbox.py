@@ -24,15 +24,15 @@ import redis
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from callgateway.adapters.storage import RegionViolation
+from callgateway.adapters.twilio_rest import AmbiguousError, PermanentError, TwilioError
 from callgateway.booking.appointments import document
 from callgateway.booking.dates import say_when
 from callgateway.config import Clinic
+from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Appointment, Message, OutboxItem
-from callgateway.dbutil import insert_ignore
 from callgateway.outbound.delivery import UNKNOWN, adopt_if_sent
-from callgateway.retention import retention_until
-from callgateway.storage import RegionViolation
-from callgateway.twilio_rest import AmbiguousError, PermanentError, TwilioError
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from callgateway import logs
 
 
 class Worker(RQWorker):
-    """`rq worker --worker-class callgateway.worker.Worker`.
+    """`rq worker --worker-class callgateway.jobs.worker.Worker`.
 
     Without it, the jobs' log records reach only Python's last-resort handler: plain text,
     warnings and up, no masking of numbers. rq's own lines (job ids and dotted paths) keep

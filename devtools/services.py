@@ -1,7 +1,7 @@
 """Start and stop local Redis, PostgreSQL and S3 (moto) on loopback for dev, tests and bench.
 
-`python -m callgateway.devservices run -- CMD...` is the `make dev` driver and
-`python -m callgateway.devservices apt` installs the system packages. Top-level imports are
+`python -m devtools.services run -- CMD...` is the `make dev` driver and
+`python -m devtools.services apt` installs the system packages. Top-level imports are
 stdlib only so that `apt` runs under the system Python before the venv exists; the client
 libraries (redis, psycopg, boto3) are imported where a probe needs them.
 """
@@ -520,14 +520,14 @@ def create_buckets(config_path: Path, env: Mapping[str, str]) -> list[str]:
 
 
 def _use_or_start_devtwilio(env: dict[str, str], started: list[Service]) -> str:
-    """The fake Twilio REST API (callgateway.devtwilio) unless TWILIO_API_BASE is set; its
+    """The fake Twilio REST API (devtools.fake_twilio) unless TWILIO_API_BASE is set; its
     URL also goes to var/dev/devtwilio.url, where `callgateway call` finds it."""
     if env.get("TWILIO_API_BASE"):
         print(f"twilio: using TWILIO_API_BASE {redact(env['TWILIO_API_BASE'])}", flush=True)
         return env["TWILIO_API_BASE"]
     port = DEV_TWILIO_PORT if not port_in_use(DEV_TWILIO_PORT) else free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "callgateway.devtwilio", "--port", str(port),
+    argv = [sys.executable, "-m", "devtools.fake_twilio", "--port", str(port),
             "--log", str(DEV_DIR / "twilio-requests.jsonl")]  # fmt: skip
     service = Service(
         name="devtwilio",
@@ -582,7 +582,7 @@ def run(cmd: Sequence[str]) -> int:
         worker_log = DEV_DIR / "worker.log"
         worker_argv = [
             *(_venv_tool("rq"), "worker", "--with-scheduler"),
-            *("--worker-class", "callgateway.worker.Worker", "-u", env["REDIS_URL"]),
+            *("--worker-class", "callgateway.jobs.worker.Worker", "-u", env["REDIS_URL"]),
         ]
         with worker_log.open("ab") as log:
             children.append(_spawn([*worker_argv, "default"], log, env=env))
@@ -618,7 +618,7 @@ def run(cmd: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m callgateway.devservices")
+    parser = argparse.ArgumentParser(prog="python -m devtools.services")
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("apt", help="apt-get install the missing system packages")
     run_parser = sub.add_parser("run", help="start local services, then run CMD")

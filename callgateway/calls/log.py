@@ -9,9 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from callgateway.config import Clinic, Config
+from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Call
-from callgateway.dbutil import insert_ignore
-from callgateway.retention import retention_until
+from callgateway.privacy.retention import retention_until
 
 TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 _RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3, "answered": 3}

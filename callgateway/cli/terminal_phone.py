@@ -208,7 +208,7 @@ class Call:
             )
         return nxt if line is not None else None
 
-    # Recordings against the dev fake of Twilio (callgateway.devtwilio) --------------------
+    # Recordings against the dev fake of Twilio (devtools.fake_twilio) --------------------
     def _upload_media(self, recording_sid: str, seconds: int) -> bool:
         """Give the fake Twilio the audio of a recording, as real Twilio would hold it."""
         base = dev_twilio_base(self.twilio_api_base)

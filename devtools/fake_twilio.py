@@ -11,7 +11,7 @@ What it does:
 - `POST .../Messages.json` and `POST .../Calls.json` are answered like Twilio and written to
   the request log (`GET /_dev/log`, and a JSON-lines file when given), numbers masked.
 
-Run: `python -m callgateway.devtwilio --port 8081 [--log var/dev/twilio.jsonl]`.
+Run: `python -m devtools.fake_twilio --port 8081 [--log var/dev/twilio.jsonl]`.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ def make_server(port: int, log_path: Path | None = None) -> ThreadingHTTPServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m callgateway.devtwilio")
+    parser = argparse.ArgumentParser(prog="python -m devtools.fake_twilio")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--log", type=Path, default=None, help="JSON-lines request log")
     args = parser.parse_args(argv)

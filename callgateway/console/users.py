@@ -12,8 +12,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callgateway.db.insert import insert_ignore
 from callgateway.db.models import StaffUser
-from callgateway.dbutil import insert_ignore
 
 ROLES = ("staff", "admin")
 ALL = "*"

@@ -17,14 +17,15 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway import calls, journal
+from callgateway.calls import journal
+from callgateway.calls import log as call_log
+from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
+from callgateway.config.directory import is_open
+from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Call, WorkItem
-from callgateway.dbutil import insert_ignore
-from callgateway.directory import is_open
 from callgateway.phone import ANONYMOUS
-from callgateway.retention import retention_until
-from callgateway.twiml import apology_and_hangup, say
+from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
@@ -78,10 +79,10 @@ def to_person(
     with services.db.session() as session:
         # Re-read: the caller's copy may predate the announcement webhook that started the
         # call recording. A call already recorded whole needs no second copy of this leg.
-        row = calls.get_call(session, call.call_sid) or call
+        row = call_log.get_call(session, call.call_sid) or call
         record_leg = clinic.recording.enabled and not row.recorded
         _open_item(services, session, row, clinic, "escalation", reason)
-        calls.note(session, call.call_sid, outcome="escalated", handled_by="none")
+        call_log.note(session, call.call_sid, outcome="escalated", handled_by="none")
 
     say(resp, CONNECTING, clinic)
     options: dict[str, object] = {}
@@ -149,7 +150,7 @@ def record_voicemail(services: Services, clinic: Clinic, resp: VoiceResponse, ac
 def _record(services: Services, call: Call, clinic: Clinic, resp: VoiceResponse) -> None:
     record_voicemail(services, clinic, resp, "/twilio/voice/voicemail/done")
     with services.db.session() as session:
-        calls.note(session, call.call_sid, outcome="voicemail", handled_by="voicemail")
+        call_log.note(session, call.call_sid, outcome="voicemail", handled_by="voicemail")
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def dial_result(services: Services, event: DialResult) -> str:
             fields: dict[str, object] = {"outcome": "human", "handled_by": "human"}
             if clinic.recording.enabled:
                 fields["recorded"] = True  # the call recording or the recorded Dial leg
-            calls.note(session, call.call_sid, **fields)
+            call_log.note(session, call.call_sid, **fields)
             # The person who picked up has done the work, claimed or not.
             _close_item(services, session, call.call_sid, "escalation", ("open", "claimed"))
         say(resp, AFTER_PERSON, clinic)
@@ -184,7 +185,7 @@ def dial_result(services: Services, event: DialResult) -> str:
     # canceled (the caller hung up while it rang) or anything unknown: nobody took the
     # call; the escalation item stays open so staff can ring back.
     with services.db.session() as session:
-        calls.note(session, call.call_sid, outcome="missed", handled_by="none")
+        call_log.note(session, call.call_sid, outcome="missed", handled_by="none")
     resp.hangup()
     return str(resp)
 
@@ -206,7 +207,7 @@ def voicemail_choice(services: Services, event: VoicemailChoice) -> str:
     if event.digits == "1" and call.cli != ANONYMOUS:
         with services.db.session() as session:
             _open_item(services, session, call, clinic, "callback", _why(event.why))
-            calls.note(session, call.call_sid, outcome="callback-requested", handled_by="none")
+            call_log.note(session, call.call_sid, outcome="callback-requested", handled_by="none")
             # The callback request now carries the work the escalation item stood for.
             _close_item(services, session, call.call_sid, "escalation")
         say(resp, CALLBACK_BOOKED, clinic)
@@ -240,7 +241,7 @@ def voicemail_done(services: Services, event: VoicemailDone) -> str:
             else:
                 # Offered voicemail, left none: the log must not say voicemail took it.
                 # The escalation item stays open, so staff can still ring back.
-                calls.note(session, call.call_sid, outcome="no-message", handled_by="none")
+                call_log.note(session, call.call_sid, outcome="no-message", handled_by="none")
         say(resp, VOICEMAIL_THANKS, clinic)
     else:
         resp.say(VOICEMAIL_THANKS, language="en-GB")
@@ -251,7 +252,7 @@ def voicemail_done(services: Services, event: VoicemailDone) -> str:
 def _call_and_clinic(services: Services, call_sid: str) -> tuple[Call, Clinic] | None:
     journal.settle_or_log(services)
     with services.db.session() as session:
-        call = calls.get_call(session, call_sid)
+        call = call_log.get_call(session, call_sid)
     clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None
     if call is None or clinic is None:
         log.warning("escalation webhook for a call we do not know")

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway.config import Clinic
-from callgateway.directory import is_open
-from callgateway.escalation import (
+from callgateway.calls.escalation import (
     ANSWERED,
     NOBODY_FREE,
     VOICEMAIL,
     VOICEMAIL_ANONYMOUS,
     record_voicemail,
 )
-from callgateway.twiml import say
+from callgateway.calls.twiml import say
+from callgateway.config import Clinic
+from callgateway.config.directory import is_open
 from callgateway.wiring import Services
 from recordings import lifecycle
 

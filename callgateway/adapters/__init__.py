@@ -1,0 +1,1 @@
+"""The outside world behind narrow interfaces: Twilio REST, region buckets, clock, mail."""

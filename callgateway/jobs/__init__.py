@@ -1,0 +1,1 @@
+"""Background work: the RQ worker, the job-wiring context, the daily jobs."""

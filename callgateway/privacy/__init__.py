@@ -1,0 +1,1 @@
+"""Patients' data: retention dates and the sweep, rights, the audit trail."""

@@ -1,0 +1,1 @@
+"""Inbound SMS: consent keywords and texts kept for staff."""

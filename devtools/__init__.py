@@ -1,0 +1,1 @@
+"""Dev tooling (local services, a fake Twilio REST API): never in the installed wheel."""
