@@ -15,6 +15,7 @@ from callgateway.config import Config, load_config
 from callgateway.config.directory import Directory
 from callgateway.config.settings import Settings
 from callgateway.db.session import Database
+from callgateway.privacy.audit import AuditTrail
 
 
 @dataclass
@@ -34,6 +35,11 @@ class Services:
     # Per-process memo of answers that depend on config alone (a clinic's opening TwiML):
     # config is loaded once at start, so they never go stale.
     memo: dict[Any, Any] = field(default_factory=dict)
+
+    @property
+    def audit(self) -> AuditTrail:
+        """The audit trail, from what is wired now (tests may swap the clock)."""
+        return AuditTrail(self.config, self.directory.by_id, self.settings.subject_salt, self.clock)
 
     def url(self, path: str) -> str:
         """An absolute URL Twilio will call back, under the base it signs against."""

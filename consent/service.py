@@ -15,7 +15,6 @@ from typing import Any
 
 from callgateway.config import Clinic
 from callgateway.phone import ANONYMOUS, InvalidNumber, parse_e164, subject_hash
-from callgateway.privacy import audit
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import cache, ledger, replies
@@ -74,8 +73,7 @@ def record_event(
             ),
         )
         if new and actor is not None:
-            audit.record(
-                services,
+            services.audit.record(
                 session,
                 actor=actor,
                 action=f"consent.{state}",

@@ -31,7 +31,6 @@ from callgateway.config import Clinic
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Call, Recording, WorkItem
 from callgateway.phone import ANONYMOUS, caller_id, mask
-from callgateway.privacy import audit
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 
@@ -264,8 +263,7 @@ def retry_failed(
                 .where(Recording.id.in_(ids), Recording.status == FAILED)
                 .values(status=PENDING, error=None)
             )
-            audit.record(
-                services,
+            services.audit.record(
                 session,
                 actor=actor,
                 action="recordings.retry",

@@ -27,7 +27,6 @@ from callgateway.console.access import (
 from callgateway.console.paging import newest_first
 from callgateway.db.models import ConsentEvent
 from callgateway.phone import InvalidNumber, parse_e164
-from callgateway.privacy import audit
 from consent import ledger
 from consent import service as consent
 
@@ -119,8 +118,7 @@ def consent_lookup() -> tuple[str, int] | str:
     clinic_id, phone = found
     svc = services()
     with svc.db.session() as db:
-        audit.record(
-            svc,
+        svc.audit.record(
             db,
             actor=me().actor,
             action="console.consent.lookup",

@@ -24,7 +24,6 @@ from callgateway.console.access import (
 from callgateway.db.models import Appointment
 from callgateway.db.models_outbound import CheckinSchedule, Reminder
 from callgateway.outbound import checkins, summary
-from callgateway.privacy import audit
 
 LIMIT = 200
 
@@ -78,8 +77,7 @@ def outbound_checkins() -> str:
 def _audit(action: str, clinic_id: str, phone: str | None, schedule_id: int) -> None:
     svc = services()
     with svc.db.session() as db:
-        audit.record(
-            svc,
+        svc.audit.record(
             db,
             actor=me().actor,
             action=action,

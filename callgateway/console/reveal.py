@@ -8,7 +8,6 @@ from flask_login import login_required
 from callgateway.console import bp
 from callgateway.console.access import me, require_clinic, services
 from callgateway.db.models import Call, ConsentEvent, Message, Recording, WorkItem
-from callgateway.privacy import audit
 
 # What may be revealed: the model and the column holding the number.
 SOURCES: dict[str, tuple[type, str]] = {
@@ -33,8 +32,7 @@ def reveal(kind: str, record_id: int) -> str:
             abort(404)
         clinic = require_clinic(record.clinic_id)
         number = getattr(record, column)
-        audit.record(
-            svc,
+        svc.audit.record(
             db,
             actor=me().actor,
             action="console.reveal",

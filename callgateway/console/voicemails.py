@@ -19,7 +19,6 @@ from callgateway.console import bp
 from callgateway.console.access import chosen_clinics, me, require_clinic, services
 from callgateway.console.security import media_origin
 from callgateway.db.models import Recording, StaffUser, WorkItem
-from callgateway.privacy import audit
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +78,7 @@ def play(recording_id: int) -> Response | str:
             )
             flash("This voicemail cannot be played right now: storage did not answer.", "error")
             return redirect(url_for("console.voicemails"), code=303)
-        audit.record(
-            svc,
+        svc.audit.record(
             db,
             actor=me().actor,
             action="console.voicemail.play",

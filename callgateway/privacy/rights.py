@@ -40,7 +40,6 @@ from callgateway.db.models import (
 )
 from callgateway.db.models_outbound import CheckinSchedule
 from callgateway.phone import subject_hash
-from callgateway.privacy import audit
 from callgateway.privacy.sweep import retained_tables
 from callgateway.wiring import Services
 from consent import cache, ledger
@@ -353,8 +352,7 @@ def export(services: Services, phone: str, clinic_id: str | None, actor: str) ->
             {"clinic": clinic, "kind": "object", "region": region, "bucket": bucket, "key": key}
         )
     with services.db.session() as s:
-        audit.record(
-            services,
+        services.audit.record(
             s,
             actor=actor,
             action="rights.export",
@@ -470,8 +468,7 @@ def erase(services: Services, phone: str, clinic_id: str, actor: str) -> Erased:
             )
             suppressed = True
         counts = {k: v for k, v in counts.items() if v}
-        audit.record(
-            services,
+        services.audit.record(
             s,
             actor=actor,
             action="rights.erase",

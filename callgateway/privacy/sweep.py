@@ -24,7 +24,6 @@ from callgateway.config import CATEGORIES
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Base, ConsentEvent, Recording, Retained, Suppression
 from callgateway.phone import subject_hash
-from callgateway.privacy import audit
 from callgateway.wiring import Services
 from consent import cache
 
@@ -74,8 +73,7 @@ def sweep(services: Services, now: datetime, actor: str) -> SweepResult:
             _rows(session, table, cutoff, result)
     _orphan_objects(services, cutoff, result)
     with services.db.session() as session:
-        audit.record(
-            services,
+        services.audit.record(
             session,
             actor=actor,
             action="retention.sweep",
