@@ -1,12 +1,10 @@
-"""Shared fixtures: real services (tests.services), wired app, and a signing Twilio."""
+"""Shared fixtures: real services (tests.support.services), wired app, and a signing Twilio.
+
+Helpers live in `tests/support`; this file holds fixtures only."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +15,14 @@ from sqlalchemy import text
 
 from callgateway.app import create_app
 from callgateway.config import Config, load_config
-from callgateway.config.settings import Settings
 from callgateway.db import migrate
 from callgateway.db.models import Base
 from callgateway.wiring import Services, bootstrap
 from devtools.services import Service
-from tests.twilio import TOKEN, TwilioSim
+from tests.support.settings import BASE_URL, EXAMPLE_CONFIG, make_settings
+from tests.support.twilio import TwilioSim
 
-pytest_plugins = ["tests.services", "tests.netguard"]
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_CONFIG = ROOT / "config" / "example.yaml"
-BASE_URL = "https://gateway.example.test"  # what Twilio signs; not the test client's host
-CALLGATEWAY = str(Path(sys.executable).parent / "callgateway")
+pytest_plugins = ["tests.support.services", "tests.support.netguard"]
 
 
 @pytest.fixture(scope="session")
@@ -80,22 +73,6 @@ def redis_url(redis_server: Service) -> str:
     return redis_server.url
 
 
-def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
-    settings = Settings(
-        env="test",
-        config_path=EXAMPLE_CONFIG,
-        database_url=database_url,
-        redis_url=redis_url,
-        twilio_auth_token=TOKEN,
-        public_base_url=BASE_URL,
-        twilio_api_base="https://api.twilio.com",
-        # Applied by the webhook that appends: a test reads its own writes at once. The
-        # background drainer has its own tests (tests/integration/test_journal.py).
-        journal="inline",
-    )
-    return replace(settings, **overrides)
-
-
 @pytest.fixture
 def make_services(redis_url: str, example_config: Config) -> Iterator[Callable[..., Services]]:
     made: list[Services] = []
@@ -131,28 +108,3 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def twilio(client: FlaskClient) -> TwilioSim:
     return TwilioSim(client, BASE_URL)
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "CALLGATEWAY_"))}
-    env.update(
-        CALLGATEWAY_ENV="test",
-        CALLGATEWAY_CONFIG=str(EXAMPLE_CONFIG),
-        TWILIO_AUTH_TOKEN=TOKEN,
-    )
-    env.update(extra)
-    return env
-
-
-def run_cli(
-    args: list[str], env: dict[str, str], stdin: str = "", timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CALLGATEWAY, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        cwd=ROOT,
-    )

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 from callgateway.db import migrate
 from callgateway.db.models import Appointment, Call
 from devtools.services import Service, create_buckets
-from tests.conftest import EXAMPLE_CONFIG, cli_env
-from tests.e2e.conftest import Gateway, fake_twilio, serving
-from tests.twilio import CLINIC_UK
+from tests.support.cli import cli_env
+from tests.support.live_gateway import Gateway, fake_twilio, serving
+from tests.support.settings import EXAMPLE_CONFIG
+from tests.support.twilio import CLINIC_UK
 
 LONDON = ZoneInfo("Europe/London")
 REGIONS = {

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from callgateway.calls.escalation import CLOSED, CONNECTING
 from callgateway.cli.terminal_phone import new_sid
 from callgateway.db.models import Call
-from tests.e2e.conftest import Gateway
-from tests.twilio import CLINIC_UK, PATIENT
+from tests.support.live_gateway import Gateway
+from tests.support.twilio import CLINIC_UK, PATIENT
 
 ANNOUNCEMENT = "Calls are recorded for quality and training."
 

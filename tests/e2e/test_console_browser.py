@@ -25,7 +25,7 @@ from callgateway.config.directory import is_open
 from callgateway.db.models import AuditEntry, Recording, WorkItem
 from callgateway.phone import mask
 from consent import service as consent_service
-from tests.e2e.console_fixtures import (  # noqa: F401  (fixtures)
+from tests.support.console_browser import (  # noqa: F401  (fixtures)
     LAPTOP,
     PASSWORD,
     PHONE,
@@ -37,7 +37,7 @@ from tests.e2e.console_fixtures import (  # noqa: F401  (fixtures)
     open_browser,
     playwright_driver,
 )
-from tests.twilio import CLINIC_UK, PATIENT
+from tests.support.twilio import CLINIC_UK, PATIENT
 
 pytestmark = pytest.mark.browser
 

@@ -31,8 +31,9 @@ from callgateway.app import create_app
 from callgateway.config import Config
 from callgateway.wiring import bootstrap
 from devtools.services import Service, free_port
-from tests.conftest import BASE_URL, ROOT, cli_env, make_settings, run_cli
-from tests.twilio import ACCOUNT_SID, CLINIC_UK, PATIENT_2, TwilioSim
+from tests.support.cli import cli_env, run_cli
+from tests.support.settings import BASE_URL, ROOT, make_settings
+from tests.support.twilio import ACCOUNT_SID, CLINIC_UK, PATIENT_2, TwilioSim
 
 CARER = "+447700900731"
 OPTED_OUT_RECEIVER = "+447700900732"

@@ -24,10 +24,11 @@ from sqlalchemy import create_engine, select
 from callgateway.db import migrate
 from callgateway.db.models import Call
 from devtools.services import Service
-from tests.conftest import CALLGATEWAY, ROOT, cli_env, run_cli
-from tests.e2e.conftest import fake_twilio, serving
-from tests.regions import s3, write_config
-from tests.twilio import CLINIC_UK, PATIENT, PATIENT_2
+from tests.support.cli import CALLGATEWAY, cli_env, run_cli
+from tests.support.live_gateway import fake_twilio, serving
+from tests.support.regions import s3, write_config
+from tests.support.settings import ROOT
+from tests.support.twilio import CLINIC_UK, PATIENT, PATIENT_2
 
 RQ = str(Path(CALLGATEWAY).parent / "rq")
 WORKER = [RQ, "worker", "--worker-class", "callgateway.jobs.worker.Worker"]  # the Procfile's

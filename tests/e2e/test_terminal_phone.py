@@ -8,8 +8,8 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from callgateway.db.models import Call, Message
-from tests.e2e.conftest import Gateway
-from tests.twilio import CLINIC_EU, CLINIC_UK, PATIENT
+from tests.support.live_gateway import Gateway
+from tests.support.twilio import CLINIC_EU, CLINIC_UK, PATIENT
 
 
 def call_rows(gw: Gateway) -> list[Call]:
@@ -56,7 +56,7 @@ def test_terminal_sms_prints_twiml(live_gateway: Gateway) -> None:
 
 def test_a_wrong_token_is_refused_with_one_line(live_gateway: Gateway) -> None:
     env = {**live_gateway.env, "TWILIO_AUTH_TOKEN": "wrong"}
-    from tests.conftest import run_cli
+    from tests.support.cli import run_cli
 
     result = run_cli(["call", "--to", CLINIC_UK], env)
     assert result.returncode == 1

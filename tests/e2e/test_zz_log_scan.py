@@ -3,8 +3,8 @@ every call and message the e2e scripts made — holds no number and no speech in
 
 from __future__ import annotations
 
-from tests.e2e.conftest import Gateway
-from tests.twilio import CLINIC_UK, PATIENT, PATIENT_2
+from tests.support.live_gateway import Gateway
+from tests.support.twilio import CLINIC_UK, PATIENT, PATIENT_2
 
 
 def test_no_number_or_speech_from_any_e2e_script_is_in_the_log(live_gateway: Gateway) -> None:

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from callgateway.db.models import Appointment, Call, CallTurn, WorkItem
 from callgateway.wiring import Services
-from tests.faults.conftest import ESCALATION_UK, app_for, assert_caller_is_served, dialled
-from tests.integration.test_booking_calls import MONDAY_9AM, Phone
-from tests.integration.test_openai_agent import openai_config, text, tool_call
+from tests.support.booking import MONDAY_9AM, Phone
+from tests.support.faults import ESCALATION_UK, app_for, assert_caller_is_served, dialled
+from tests.support.openai_api import openai_config, text, tool_call
 
 APOLOGY = "I'm sorry, I'm having trouble with our booking system right now."
 pytestmark = pytest.mark.usefixtures("twilio_api")

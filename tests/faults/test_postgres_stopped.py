@@ -29,17 +29,11 @@ from callgateway.wiring import Services
 from consent.gate import may
 from devtools.services import Service
 from recordings import lifecycle
-from tests.conftest import BASE_URL
-from tests.faults.conftest import (
-    ESCALATION_UK,
-    app_for,
-    assert_caller_is_served,
-    dialled,
-    heard,
-)
-from tests.integration.test_booking_calls import MONDAY_9AM, Phone
-from tests.services import service_stopped
-from tests.twilio import CLINIC_UK, PATIENT, REST_API, TwilioSim, sid
+from tests.support.booking import MONDAY_9AM, Phone
+from tests.support.faults import ESCALATION_UK, app_for, assert_caller_is_served, dialled, heard
+from tests.support.services import service_stopped
+from tests.support.settings import BASE_URL
+from tests.support.twilio import CLINIC_UK, PATIENT, REST_API, TwilioSim, sid
 
 pytestmark = pytest.mark.usefixtures("twilio_api")
 SUNDAY_NOON = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # riverside-physio is closed

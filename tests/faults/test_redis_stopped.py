@@ -20,10 +20,10 @@ from callgateway.wiring import Services
 from consent.gate import may
 from devtools.services import Service
 from recordings import lifecycle
-from tests.faults.conftest import ESCALATION_UK, app_for, assert_caller_is_served, dialled
-from tests.integration.test_booking_calls import MONDAY_9AM, Phone
-from tests.services import service_stopped
-from tests.twilio import PATIENT, TwilioSim, sid
+from tests.support.booking import MONDAY_9AM, Phone
+from tests.support.faults import ESCALATION_UK, app_for, assert_caller_is_served, dialled
+from tests.support.services import service_stopped
+from tests.support.twilio import PATIENT, TwilioSim, sid
 
 
 @pytest.fixture

@@ -21,13 +21,13 @@ from callgateway.db.models import Appointment, OutboxItem, Recording
 from callgateway.wiring import Services
 from devtools.services import Service
 from recordings import lifecycle
-from tests.faults.conftest import API, app_for, assert_caller_is_served
-from tests.integration.test_booking_calls import MONDAY_9AM, book_tuesday_afternoon
-from tests.regions import all_objects, create_buckets
-from tests.services import service_stopped
-from tests.twilio import sid
+from tests.support.booking import MONDAY_9AM, book_tuesday_afternoon
+from tests.support.faults import API, app_for, assert_caller_is_served
+from tests.support.regions import all_objects, create_buckets
+from tests.support.services import service_stopped
+from tests.support.twilio import sid
 
-pytest_plugins = ["tests.region_fixtures"]
+pytest_plugins = ["tests.support.region_fixtures"]
 MEDIA = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 8
 
 

@@ -27,11 +27,11 @@ from callgateway.booking import outbox
 from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.db.models import Call, Message, OutboxItem
 from callgateway.wiring import Services
-from tests.faults.conftest import API, app_for, assert_caller_is_served
-from tests.integration.test_booking_calls import MONDAY_9AM, Phone, book_tuesday_afternoon
-from tests.twilio import CLINIC_UK, PATIENT, TwilioSim
+from tests.support.booking import MONDAY_9AM, Phone, book_tuesday_afternoon
+from tests.support.faults import API, app_for, assert_caller_is_served
+from tests.support.twilio import CLINIC_UK, PATIENT, TwilioSim
 
-pytest_plugins = ["tests.region_fixtures"]
+pytest_plugins = ["tests.support.region_fixtures"]
 RECORDINGS = re.compile(rf"{API}/Calls/CA\w+/Recordings\.json")
 
 

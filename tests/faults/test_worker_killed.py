@@ -34,12 +34,12 @@ from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.db.models import Recording
 from callgateway.wiring import Services
 from recordings import lifecycle
-from tests.conftest import ROOT
-from tests.faults.conftest import app_for
-from tests.regions import CREDENTIALS, all_objects, s3
-from tests.twilio import sid
+from tests.support.faults import app_for
+from tests.support.regions import CREDENTIALS, all_objects, s3
+from tests.support.settings import ROOT
+from tests.support.twilio import sid
 
-pytest_plugins = ["tests.region_fixtures"]
+pytest_plugins = ["tests.support.region_fixtures"]
 RQ = str(Path(sys.executable).parent / "rq")
 MEDIA = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 16
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from callgateway.config import Config, ConfigError, load_config, parse_config
 from consent import keywords
-from tests.conftest import EXAMPLE_CONFIG
+from tests.support.settings import EXAMPLE_CONFIG
 
 # --- the keyword parser ----------------------------------------------------------------------
 

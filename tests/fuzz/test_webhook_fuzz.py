@@ -18,8 +18,8 @@ from werkzeug.datastructures import MultiDict
 from callgateway.app import WEBHOOK_APP, create_app
 from callgateway.db.models import Call, ConsentEvent, Recording, WorkItem
 from callgateway.wiring import Services
-from tests.conftest import BASE_URL
-from tests.twilio import ACCOUNT_SID, CLINIC_UK, CLINIC_US, PATIENT, TwilioSim, sid, sign
+from tests.support.settings import BASE_URL
+from tests.support.twilio import ACCOUNT_SID, CLINIC_UK, CLINIC_US, PATIENT, TwilioSim, sid, sign
 
 FIELDS = [
     "AccountSid",

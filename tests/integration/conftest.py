@@ -12,8 +12,8 @@ import responses
 
 from callgateway.app import create_app
 from callgateway.wiring import Services
-from tests.conftest import BASE_URL
-from tests.twilio import TwilioSim
+from tests.support.settings import BASE_URL
+from tests.support.twilio import TwilioSim
 
 
 @pytest.fixture

@@ -1,9 +1,6 @@
 """What a booking leaves behind: one appointment per slot (the database decides, even under
 concurrency), and a JSON copy in the clinic's region bucket that survives a bucket outage."""
 
-# Fixtures are shared by importing them from test_booking_calls (pytest finds them by name).
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import json
@@ -23,19 +20,19 @@ from callgateway.config import Config
 from callgateway.db.models import Appointment, OutboxItem, SlotHold
 from callgateway.wiring import Services
 from devtools.services import free_port
-from tests.integration.test_booking_calls import (  # noqa: F401  (fixtures)
+from tests.support.booking import (  # noqa: F401  (the aws, svc and rest fixtures)
     MONDAY_9AM,
     Phone,
-    aws,
     book_tuesday_afternoon,
     booked,
     bucketed,
+    fixture_aws,
+    fixture_rest,
+    fixture_svc,
     objects,
-    rest,
     rows,
-    svc,
 )
-from tests.twilio import PATIENT, PATIENT_2, TwilioSim
+from tests.support.twilio import PATIENT, PATIENT_2, TwilioSim
 
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

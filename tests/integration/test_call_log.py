@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from callgateway.db.models import Call
 from callgateway.wiring import Services
-from tests.twilio import CLINIC_UK, PATIENT, TwilioSim, sid
+from tests.support.twilio import CLINIC_UK, PATIENT, TwilioSim, sid
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ import yaml
 from callgateway.app import create_app
 from callgateway.config import ConfigError
 from callgateway.wiring import bootstrap
-from tests.conftest import EXAMPLE_CONFIG, cli_env, make_settings, run_cli
-from tests.regions import s3
+from tests.support.cli import cli_env, run_cli
+from tests.support.regions import s3
+from tests.support.settings import EXAMPLE_CONFIG, make_settings
 
-pytest_plugins = ["tests.region_fixtures"]
+pytest_plugins = ["tests.support.region_fixtures"]
 
 
 def uk_only_config(path: Path, suffix: str) -> Path:

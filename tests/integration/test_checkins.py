@@ -21,8 +21,8 @@ from callgateway.db.models_outbound import CheckinAlert, CheckinAttempt
 from callgateway.outbound import alerts, checkins
 from callgateway.wiring import Services
 from consent import service as consent_service
-from tests.conftest import BASE_URL
-from tests.twilio import CLINIC_UK, PATIENT, TwilioSim, sid
+from tests.support.settings import BASE_URL
+from tests.support.twilio import CLINIC_UK, PATIENT, TwilioSim, sid
 
 API = f"https://api.twilio.com/2010-04-01/Accounts/{DEV_ACCOUNT_SID}"
 CARER = "+447700900777"

@@ -23,8 +23,8 @@ from callgateway.db.models_outbound import CheckinSchedule
 from callgateway.outbound import alerts, checkins, summary
 from callgateway.wiring import Services
 from devtools.services import free_port
-from tests.integration.test_console import Browser, add_user
-from tests.twilio import PATIENT, sid
+from tests.support.console import Browser, add_user
+from tests.support.twilio import PATIENT, sid
 
 API = f"https://api.twilio.com/2010-04-01/Accounts/{DEV_ACCOUNT_SID}"
 CARER = "+447700900777"

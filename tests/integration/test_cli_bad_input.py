@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_env, run_cli
+from tests.support.cli import cli_env, run_cli
 
 PATIENT = "+447700900123"
 CLINIC_NUMBER = "+442071234567"

@@ -19,8 +19,8 @@ from callgateway.db.models import Call
 from callgateway.wiring import Services
 from consent import cache as consent_cache
 from consent import service
-from tests.conftest import BASE_URL
-from tests.twilio import CLINIC_EU, PATIENT, PATIENT_2, TwilioSim, sid
+from tests.support.settings import BASE_URL
+from tests.support.twilio import CLINIC_EU, PATIENT, PATIENT_2, TwilioSim, sid
 
 OPEN = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # Wednesday 10:00 in London
 CLOSED = datetime(2026, 3, 8, 10, 0, tzinfo=UTC)  # Sunday

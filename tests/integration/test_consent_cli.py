@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from callgateway.adapters.clock import fixed
 from callgateway.wiring import Services
 from consent import service
-from tests.conftest import cli_env, run_cli
-from tests.twilio import PATIENT, PATIENT_2
+from tests.support.cli import cli_env, run_cli
+from tests.support.twilio import PATIENT, PATIENT_2
 
 
 def status(db_url: str, redis_url: str, *args: str):  # type: ignore[no-untyped-def]

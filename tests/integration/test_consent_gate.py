@@ -17,8 +17,8 @@ from callgateway.wiring import Services
 from consent import cache, ledger, service
 from consent.gate import ACTIONS, may, read_snapshot
 from devtools.services import Service, free_port
-from tests.services import service_stopped
-from tests.twilio import PATIENT, PATIENT_2
+from tests.support.services import service_stopped
+from tests.support.twilio import PATIENT, PATIENT_2
 
 CLINIC_A, CLINIC_B = "riverside-physio", "spree-hausarzt"
 AUTOMATED = [a for a in ACTIONS if a != "ai_handling"]

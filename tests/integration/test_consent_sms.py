@@ -18,8 +18,8 @@ from callgateway.db.models import ConsentEvent, Message
 from callgateway.wiring import Services
 from consent.gate import may
 from devtools.services import free_port
-from tests.conftest import BASE_URL, EXAMPLE_CONFIG
-from tests.twilio import CLINIC_EU, CLINIC_UK, PATIENT, PATIENT_2, TwilioSim, sid
+from tests.support.settings import BASE_URL, EXAMPLE_CONFIG
+from tests.support.twilio import CLINIC_EU, CLINIC_UK, PATIENT, PATIENT_2, TwilioSim, sid
 
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # a Wednesday morning
 OPT_OUT = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"]

@@ -26,10 +26,9 @@ from callgateway.outbound import checkins
 from callgateway.phone import mask
 from callgateway.wiring import Services
 from consent import service as consent_service
-from tests.conftest import BASE_URL
-from tests.integration.test_console import Browser, add_call, add_item, add_user
-from tests.integration.test_console_pages import add_voicemail
-from tests.twilio import CLINIC_EU, CLINIC_UK, TwilioSim, sid
+from tests.support.console import Browser, add_call, add_item, add_user, add_voicemail
+from tests.support.settings import BASE_URL
+from tests.support.twilio import CLINIC_EU, CLINIC_UK, TwilioSim, sid
 
 A, B = "riverside-physio", "spree-hausarzt"
 # Each clinic's records carry their own patient (not PATIENT: the consent form's

@@ -18,8 +18,8 @@ from callgateway.phone import mask
 from callgateway.wiring import Services
 from consent import ledger
 from consent import service as consent_service
-from tests.integration.test_console import NOW, Browser, add_user, audit_entries
-from tests.twilio import sid
+from tests.support.console import NOW, Browser, add_user, audit_entries
+from tests.support.twilio import sid
 
 A, B = "riverside-physio", "spree-hausarzt"
 # Not PATIENT: that is the look-up form's placeholder, on every consent page in clear.

@@ -15,9 +15,9 @@ from callgateway.app import create_app
 from callgateway.db.models import Message
 from callgateway.phone import mask
 from callgateway.wiring import Services
-from tests.conftest import BASE_URL
-from tests.integration.test_console import NOW, Browser, add_call, add_user
-from tests.twilio import TwilioSim
+from tests.support.console import NOW, Browser, add_call, add_user
+from tests.support.settings import BASE_URL
+from tests.support.twilio import TwilioSim
 
 A, B = "riverside-physio", "spree-hausarzt"
 SENDER = "+447700900801"

@@ -14,32 +14,32 @@ from sqlalchemy import select
 
 from callgateway.adapters.clock import fixed
 from callgateway.app import create_app
-from callgateway.db.models import Appointment, Call, ConsentEvent, Recording, WorkItem
+from callgateway.db.models import Appointment, Call, ConsentEvent, WorkItem
 from callgateway.phone import mask
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import ledger
 from consent import service as consent_service
 from consent.gate import may
-from tests.conftest import BASE_URL
-from tests.integration.test_console import (
+from tests.support.console import (
     NOW,
+    WAV,
     Browser,
     add_call,
     add_item,
     add_user,
+    add_voicemail,
     audit_entries,
     item_state,
 )
-from tests.region_fixtures import (  # noqa: F401  (fixtures)
+from tests.support.region_fixtures import (  # noqa: F401  (fixtures)
     aws_env,
     region_config,
     region_config_path,
     stored_services,
 )
-from tests.twilio import PATIENT, PATIENT_2, TwilioSim, sid
-
-WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(64))
+from tests.support.settings import BASE_URL
+from tests.support.twilio import PATIENT, PATIENT_2, TwilioSim, sid
 
 
 def signed_in(svc: Services, clinics: list[str], email: str = "front@riverside.example") -> Browser:
@@ -68,39 +68,6 @@ def staff(svc: Services) -> Browser:
 
 
 # --- voicemails --------------------------------------------------------------------------
-
-
-def add_voicemail(svc: Services, clinic_id: str, status: str = "stored") -> Recording:
-    """A voicemail as the recording lifecycle leaves it: a row, its object, its work item."""
-    clinic = svc.directory.by_id(clinic_id)
-    assert clinic is not None and svc.storage is not None
-    item = add_item(svc, clinic_id, kind="voicemail", reason="voicemail")
-    now = svc.clock()
-    recording_sid = sid("RE")
-    key = f"clinics/{clinic_id}/voicemails/{recording_sid}.wav"
-    keep = retention_until(svc.config, clinic, "voicemail", now)
-    if status == "stored":
-        svc.storage.put(
-            clinic, key, WAV, category="voicemail", retention_until=keep, content_type="audio/wav"
-        )
-    recording = Recording(
-        recording_sid=recording_sid,
-        call_sid=item.call_sid,
-        clinic_id=clinic_id,
-        phone=PATIENT,
-        kind="voicemail",
-        status=status,
-        region=clinic.region,
-        bucket=svc.storage.bucket_of(clinic),
-        key=key,
-        duration_seconds=17,
-        created_at=now,
-        data_category="voicemail",
-        retention_until=keep,
-    )
-    with svc.db.session() as session:
-        session.add(recording)
-    return recording
 
 
 def test_a_stored_voicemail_plays_from_a_short_lived_link_and_playing_is_audited(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from callgateway.app import create_app
 from callgateway.wiring import Services
-from tests.integration.test_console import Browser, add_user
+from tests.support.console import Browser, add_user
 
 
 def browser_behind_proxy(svc: Services, client_address: str) -> Browser:

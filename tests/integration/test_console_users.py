@@ -12,8 +12,8 @@ from callgateway.app import create_app
 from callgateway.cli import main
 from callgateway.db.models import StaffUser
 from callgateway.wiring import Services
-from tests.conftest import cli_env, run_cli
-from tests.integration.test_console import Browser
+from tests.support.cli import cli_env, run_cli
+from tests.support.console import Browser
 
 
 @pytest.fixture

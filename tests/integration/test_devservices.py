@@ -19,7 +19,7 @@ import redis
 import sqlalchemy as sa
 
 from devtools.services import Service, ServiceError, start_redis
-from tests.services import restart_service, service_stopped, stop_service
+from tests.support.services import restart_service, service_stopped, stop_service
 
 REPO = Path(__file__).resolve().parents[2]
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}

@@ -16,9 +16,10 @@ from callgateway.app import create_app
 from callgateway.calls import journal
 from callgateway.db.models import Call, CallTurn
 from callgateway.wiring import Services
-from tests.conftest import BASE_URL, cli_env, run_cli
-from tests.services import Service
-from tests.twilio import CLINIC_EU, PATIENT, TwilioSim, sid
+from tests.support.cli import cli_env, run_cli
+from tests.support.services import Service
+from tests.support.settings import BASE_URL
+from tests.support.twilio import CLINIC_EU, PATIENT, TwilioSim, sid
 
 TURN = "/twilio/voice/turn"
 

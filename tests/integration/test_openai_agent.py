@@ -5,8 +5,6 @@ request body, and answers from a script: tool calls, text, errors or a stall. Ca
 through the signed webhooks like any other call.
 """
 
-# Fixtures are shared by importing them from test_booking_calls (pytest finds them by name).
-
 from __future__ import annotations
 
 import json
@@ -24,14 +22,13 @@ from sqlalchemy import select
 from callgateway.adapters.clock import fixed
 from callgateway.app import create_app
 from callgateway.config import Config
-from callgateway.config import OpenAIAgent as OpenAIAgentConfig
 from callgateway.db.models import Appointment, CallTurn
 from callgateway.wiring import Services
-from tests.conftest import BASE_URL
-from tests.integration.test_booking_calls import MONDAY_9AM, Phone, rest  # noqa: F401
-from tests.twilio import PATIENT, TwilioSim
+from tests.support.booking import MONDAY_9AM, Phone, fixture_rest  # noqa: F401  (rest)
+from tests.support.openai_api import MODEL, openai_config, text, tool_call
+from tests.support.settings import BASE_URL
+from tests.support.twilio import PATIENT, TwilioSim
 
-MODEL = "gpt-4o-mini"
 pytestmark = pytest.mark.usefixtures("rest")  # Twilio REST faked for every call
 
 
@@ -44,35 +41,6 @@ class Stub:
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
-
-
-def completion(message: dict[str, Any], finish: str = "stop") -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-" + "a" * 29,
-        "object": "chat.completion",
-        "created": 1795424400,
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 412, "completion_tokens": 19, "total_tokens": 431},
-        "system_fingerprint": "fp_0ba0d124f1",
-    }
-
-
-def text(content: str) -> tuple[int, dict[str, Any]]:
-    return 200, completion({"role": "assistant", "content": content, "refusal": None})
-
-
-def tool_call(name: str, arguments: dict[str, Any] | str, call_id: str = "call_1") -> tuple:
-    args = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    message = {
-        "role": "assistant",
-        "content": None,
-        "refusal": None,
-        "tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
-        ],
-    }
-    return 200, completion(message, "tool_calls")
 
 
 @pytest.fixture
@@ -107,18 +75,6 @@ def stub() -> Iterator[Stub]:
     yield state
     server.shutdown()
     server.server_close()
-
-
-def openai_config(config: Config, timeout: float = 2.0) -> Config:
-    clinics = [
-        c.model_copy(
-            update={"agent": OpenAIAgentConfig(kind="openai", model=MODEL, timeout_seconds=timeout)}
-        )
-        if c.id == "riverside-physio"
-        else c
-        for c in config.clinics
-    ]
-    return config.model_copy(update={"clinics": clinics})
 
 
 @pytest.fixture

@@ -30,12 +30,12 @@ from callgateway.jobs import daily as jobs
 from callgateway.wiring import Services
 from devtools.services import Service
 from recordings import lifecycle
-from tests.conftest import BASE_URL, EXAMPLE_CONFIG
-from tests.regions import create_buckets, s3, stored_cli_env
-from tests.services import service_stopped
-from tests.twilio import ACCOUNT_SID, CLINIC_UK, CLINIC_US, PATIENT, TwilioSim, sid
+from tests.support.regions import create_buckets, s3, stored_cli_env
+from tests.support.services import service_stopped
+from tests.support.settings import BASE_URL, EXAMPLE_CONFIG
+from tests.support.twilio import ACCOUNT_SID, CLINIC_UK, CLINIC_US, PATIENT, TwilioSim, sid
 
-pytest_plugins = ["tests.region_fixtures"]
+pytest_plugins = ["tests.support.region_fixtures"]
 
 API = f"https://api.twilio.com/2010-04-01/Accounts/{DEV_ACCOUNT_SID}"
 MEDIA = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 40

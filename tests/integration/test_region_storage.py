@@ -12,10 +12,11 @@ import yaml
 
 from callgateway.adapters.storage import RegionStorage, RegionViolation, subject_prefix
 from callgateway.wiring import Services
-from tests.conftest import EXAMPLE_CONFIG, cli_env, run_cli
-from tests.regions import all_objects, s3
+from tests.support.cli import cli_env, run_cli
+from tests.support.regions import all_objects, s3
+from tests.support.settings import EXAMPLE_CONFIG
 
-pytest_plugins = ["tests.region_fixtures"]
+pytest_plugins = ["tests.support.region_fixtures"]
 
 UNTIL = date(2031, 3, 4)
 

@@ -28,8 +28,8 @@ from callgateway.wiring import Services
 from consent import cache as consent_cache
 from consent import service as consent_service
 from consent.gate import may
-from tests.conftest import BASE_URL
-from tests.twilio import CLINIC_UK, PATIENT, TwilioSim, sid
+from tests.support.settings import BASE_URL
+from tests.support.twilio import CLINIC_UK, PATIENT, TwilioSim, sid
 
 API = f"https://api.twilio.com/2010-04-01/Accounts/{DEV_ACCOUNT_SID}"
 LONDON = "Europe/London"

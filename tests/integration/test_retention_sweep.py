@@ -20,12 +20,12 @@ from callgateway.privacy.sweep import retained_tables, sweep
 from callgateway.wiring import Services
 from consent import gate
 from recordings import lifecycle
-from tests.conftest import run_cli
-from tests.regions import all_objects, stored_cli_env
-from tests.subject_data import API, seed
-from tests.twilio import CLINIC_UK, CLINIC_US, PATIENT, PATIENT_2, TwilioSim
+from tests.support.cli import run_cli
+from tests.support.regions import all_objects, stored_cli_env
+from tests.support.subject_data import API, seed
+from tests.support.twilio import CLINIC_UK, CLINIC_US, PATIENT, PATIENT_2, TwilioSim
 
-pytest_plugins = ["tests.region_fixtures"]
+pytest_plugins = ["tests.support.region_fixtures"]
 
 FAR = datetime(2040, 1, 1, tzinfo=UTC)
 

@@ -22,12 +22,12 @@ from callgateway.phone import subject_hash
 from callgateway.privacy import rights
 from callgateway.wiring import Services
 from consent import gate
-from tests.conftest import BASE_URL
-from tests.regions import all_objects, create_buckets
-from tests.subject_data import API, seed
-from tests.twilio import CLINIC_UK, CLINIC_US, PATIENT, PATIENT_2, TwilioSim
+from tests.support.regions import all_objects, create_buckets
+from tests.support.settings import BASE_URL
+from tests.support.subject_data import API, seed
+from tests.support.twilio import CLINIC_UK, CLINIC_US, PATIENT, PATIENT_2, TwilioSim
 
-pytest_plugins = ["tests.region_fixtures"]
+pytest_plugins = ["tests.support.region_fixtures"]
 
 UK = "riverside-physio"
 

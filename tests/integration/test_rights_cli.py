@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from callgateway.cli import main
 from callgateway.privacy.rights import export_schema
 from callgateway.wiring import Services
-from tests.regions import stored_cli_env
-from tests.twilio import PATIENT
+from tests.support.regions import stored_cli_env
+from tests.support.twilio import PATIENT
 
-pytest_plugins = ["tests.region_fixtures"]
+pytest_plugins = ["tests.support.region_fixtures"]
 
 
 @pytest.fixture

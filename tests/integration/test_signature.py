@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from callgateway.app import create_app
 from callgateway.db.models import Call, Message
 from callgateway.wiring import Services
-from tests.conftest import BASE_URL
-from tests.twilio import TwilioSim, sid, sign
+from tests.support.settings import BASE_URL
+from tests.support.twilio import TwilioSim, sid, sign
 
 
 @pytest.fixture

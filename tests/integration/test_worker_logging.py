@@ -11,7 +11,8 @@ from pathlib import Path
 from redis import Redis
 from rq import Queue
 
-from tests.conftest import ROOT, cli_env
+from tests.support.cli import cli_env
+from tests.support.settings import ROOT
 
 RQ = str(Path(sys.executable).parent / "rq")
 NUMBER = "+447700900123"

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support.settings import ROOT
 
 
 def bench(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str], dict]:

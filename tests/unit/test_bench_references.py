@@ -6,7 +6,7 @@ import pytest
 
 from bench.floor import create_signed_app
 from bench.scenarios import Context, voice_params
-from tests.twilio import sign
+from tests.support.twilio import sign
 
 BASE = "http://localhost"
 

@@ -30,8 +30,8 @@ from bench.scenarios import (
 from bench.signing import signed_requests
 from callgateway.db.models import Appointment, Call, Recording
 from callgateway.wiring import Services
-from tests.conftest import BASE_URL, EXAMPLE_CONFIG
-from tests.twilio import TOKEN
+from tests.support.settings import BASE_URL, EXAMPLE_CONFIG
+from tests.support.twilio import TOKEN
 
 
 def post(client: FlaskClient, path: str, form: dict[str, str]) -> tuple[int, str]:

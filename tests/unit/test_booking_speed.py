@@ -13,7 +13,7 @@ from callgateway.booking import appointments
 from callgateway.booking.slots import BLOCK
 from callgateway.config import load_config
 from callgateway.db.models import SlotHold
-from tests.conftest import EXAMPLE_CONFIG
+from tests.support.settings import EXAMPLE_CONFIG
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TUESDAY_10 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

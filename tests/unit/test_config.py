@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from callgateway.config import ConfigError, parse_config
-from tests.conftest import EXAMPLE_CONFIG, cli_env, run_cli
+from tests.support.cli import cli_env, run_cli
+from tests.support.settings import EXAMPLE_CONFIG
 
 
 @pytest.fixture

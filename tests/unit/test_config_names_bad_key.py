@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from callgateway.config import ConfigError, OpenAIAgent, RulesAgent, parse_config
-from tests.conftest import EXAMPLE_CONFIG, cli_env, run_cli
+from tests.support.cli import cli_env, run_cli
+from tests.support.settings import EXAMPLE_CONFIG
 
 Mutation = Callable[[dict[str, Any]], None]
 

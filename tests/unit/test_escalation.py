@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import responses
@@ -19,13 +19,10 @@ from callgateway.db.models import Call, WorkItem
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import ledger
-from tests.conftest import BASE_URL
-from tests.twilio import ACCOUNT_SID, CLINIC_EU, CLINIC_UK, PATIENT, TwilioSim, sid
+from tests.support.opening_hours import CLOSED, OPEN
+from tests.support.settings import BASE_URL
+from tests.support.twilio import ACCOUNT_SID, CLINIC_EU, CLINIC_UK, PATIENT, TwilioSim, sid
 
-# Tuesday 24 November 2026: 10:00 in London, 11:00 in Berlin (both open).
-OPEN = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-# Sunday: every example clinic in Europe is closed.
-CLOSED = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 RECORDINGS_API = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}"
 
 

@@ -13,9 +13,9 @@ from callgateway.calls import escalation
 from callgateway.calls import log as call_log
 from callgateway.db.models import Call, WorkItem
 from callgateway.wiring import Services
-from tests.conftest import BASE_URL
-from tests.twilio import CLINIC_EU, PATIENT, TwilioSim, sid
-from tests.unit.test_escalation import CLOSED, OPEN
+from tests.support.opening_hours import CLOSED, OPEN
+from tests.support.settings import BASE_URL
+from tests.support.twilio import CLINIC_EU, PATIENT, TwilioSim, sid
 
 
 def escalated_call(services: Services, twilio: TwilioSim, cli: str = PATIENT) -> str:

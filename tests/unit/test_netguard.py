@@ -7,7 +7,7 @@ import socket
 import pytest
 import requests
 
-from tests.netguard import OutboundNetworkBlocked
+from tests.support.netguard import OutboundNetworkBlocked
 
 
 def test_a_request_to_the_real_twilio_api_is_refused_before_any_packet() -> None:

@@ -14,7 +14,7 @@ from callgateway.agent.protocol import Conversation, Heard
 from callgateway.agent.rules import RulesAgent
 from callgateway.booking.dates import parse_date, parse_when, say_time
 from callgateway.config import Clinic, load_config
-from tests.conftest import EXAMPLE_CONFIG
+from tests.support.settings import EXAMPLE_CONFIG
 
 LONDON = ZoneInfo("Europe/London")
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

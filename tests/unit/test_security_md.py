@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import ROOT
+from tests.support.settings import ROOT
 
 REFERENCE = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 

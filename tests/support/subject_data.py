@@ -17,7 +17,7 @@ from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import ledger
 from recordings import lifecycle
-from tests.twilio import ACCOUNT_SID, TwilioSim, sid
+from tests.support.twilio import ACCOUNT_SID, TwilioSim, sid
 
 API = f"https://api.twilio.com/2010-04-01/Accounts/{DEV_ACCOUNT_SID}"
 MEDIA = b"RIFF\x10\x00\x00\x00WAVEfmt " + secrets.token_bytes(2048)

@@ -1,4 +1,5 @@
-"""Pytest plugin for the region-storage tests (`pytest_plugins = ["tests.region_fixtures"]`).
+"""Pytest plugin for the region-storage tests; a module that uses them says so with
+`pytest_plugins = ["tests.support.region_fixtures"]`.
 
 Each test gets its own bucket names (the moto server is shared by the whole session), the
 buckets created in their own AWS regions, and Services wired to that endpoint.
@@ -15,7 +16,7 @@ import pytest
 from callgateway.config import Config
 from callgateway.wiring import Services
 from devtools.services import Service
-from tests.regions import CREDENTIALS, create_buckets, write_config
+from tests.support.regions import CREDENTIALS, create_buckets, write_config
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Fixtures for driving the staff console in a real Chromium (Debian's, via Playwright).
 
-Import them into a test module: `from tests.e2e.console_fixtures import ...  # noqa: F401`.
+Import them into a test module: `from tests.support.console_browser import ...  # noqa: F401`.
 Playwright cannot download its own browser here, so it drives /usr/bin/chromium (installed
 by `make test` through `make system-deps`), one persistent profile per signed-in person so
 their cookies never mix.
@@ -21,8 +21,8 @@ import responses
 
 from callgateway.config.settings import Settings
 from callgateway.wiring import Services, bootstrap
-from tests.conftest import ROOT
-from tests.e2e.conftest import Gateway
+from tests.support.live_gateway import Gateway
+from tests.support.settings import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

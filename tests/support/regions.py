@@ -10,7 +10,8 @@ import yaml
 
 from callgateway.config import Config, load_config
 from callgateway.wiring import Services
-from tests.conftest import EXAMPLE_CONFIG, cli_env
+from tests.support.cli import cli_env
+from tests.support.settings import EXAMPLE_CONFIG
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
