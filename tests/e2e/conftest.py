@@ -1,4 +1,9 @@
-"""The live gateway the e2e tests share (`callgateway serve` against real services)."""
+"""The live gateway the e2e tests share (`callgateway serve` against real services).
+
+When it stops, after the last test that used it whatever their order, its whole log is
+scanned for every number and phrase any test fed it (tests/e2e/test_log_scan.py runs the
+same scan mid-session, under a name SECURITY.md can cite).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,16 @@ import pytest
 from callgateway.db import migrate
 from devtools.services import Service
 from tests.support.cli import cli_env
-from tests.support.live_gateway import Gateway, fake_twilio, serving
+from tests.support.live_gateway import (
+    Gateway,
+    assert_log_holds_no_number_or_speech,
+    fake_twilio,
+    serving,
+)
+from tests.support.twilio import CLINIC_UK, PATIENT, PATIENT_2
+
+# Numbers the tests use without always naming them on a command line.
+E2E_NUMBERS = (PATIENT, PATIENT_2, CLINIC_UK)
 
 
 @pytest.fixture(scope="session")
@@ -30,4 +44,10 @@ def live_gateway(
             TWILIO_API_BASE=twilio_url,
         )
         with serving(env, log_path) as base_url:
-            yield Gateway(base_url, {**env, "PUBLIC_BASE_URL": base_url}, database_url, log_path)
+            gateway = Gateway(
+                base_url, {**env, "PUBLIC_BASE_URL": base_url}, database_url, log_path
+            )
+            yield gateway
+    # The gateway has stopped, so its log is complete: a finding fails the session (as an
+    # error at the teardown of the last test).
+    assert_log_holds_no_number_or_speech(gateway, E2E_NUMBERS)

@@ -139,6 +139,21 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 40.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def alerts_settled(database_url: str, phone: str) -> bool:
+    """One alert row per channel for `phone`, none still sending or given back for a retry
+    (only those are ever sent again: callgateway/outbound/alerts.py)."""
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        statuses = conn.execute(
+            text("SELECT channel, status FROM checkin_alerts WHERE phone = :phone"),
+            {"phone": phone},
+        ).all()
+    engine.dispose()
+    channels = {channel for channel, _ in statuses}
+    unsettled = {status for _, status in statuses} & {"sending", "retry"}
+    return channels == {"sms", "call"} and not unsettled
+
+
 def test_unanswered_check_in_alerts_the_receivers_through_a_real_worker(
     deployment: Deployment, stub_twilio: StubTwilio
 ) -> None:
@@ -189,7 +204,12 @@ def test_unanswered_check_in_alerts_the_receivers_through_a_real_worker(
     (alert_call,) = wait_for("the alert call", lambda: stub_twilio.posted("Calls.json", CARER))
     assert alert_call["Url"][0].startswith(BASE_URL + "/twilio/outbound/alert/call?alert=")
 
-    time.sleep(1.0)  # anything still to come for the opted-out receiver would be here by now
+    # Both of the opted-out receiver's alerts (SMS and call) have reached a final state, so
+    # nothing more can go to them: an empty record now means nothing was sent.
+    wait_for(
+        "the opted-out receiver's alerts to settle",
+        lambda: alerts_settled(gw.database_url, OPTED_OUT_RECEIVER),
+    )
     assert stub_twilio.posted("Messages.json", OPTED_OUT_RECEIVER) == []
     assert stub_twilio.posted("Calls.json", OPTED_OUT_RECEIVER) == []
 

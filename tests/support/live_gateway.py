@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,7 @@ class Gateway:
     env: dict[str, str]
     database_url: str
     log_path: Path
-    # Everything personal the tests fed the gateway, for the log scan at the end.
+    # Everything personal the tests fed the gateway, for the log scan when it stops.
     said: set[str] = field(default_factory=set)
     numbers: set[str] = field(default_factory=set)
 
@@ -36,6 +36,16 @@ class Gateway:
 
     def log_text(self) -> str:
         return self.log_path.read_text()
+
+
+def assert_log_holds_no_number_or_speech(gw: Gateway, also: Iterable[str] = ()) -> None:
+    """No number fed to `gw` (nor any in `also`) is in its log in clear, in full or in
+    national form (no country code), and no phrase said to it is there either."""
+    log = gw.log_text()
+    for number in gw.numbers | set(also):
+        assert number not in log and number[-10:] not in log, f"a number in {gw.log_path}"
+    for phrase in gw.said:
+        assert phrase not in log, f"speech in {gw.log_path}"
 
 
 @contextmanager
