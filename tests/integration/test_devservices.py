@@ -25,6 +25,14 @@ REPO = Path(__file__).resolve().parents[2]
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
+@pytest.fixture(autouse=True)
+def _devtools_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """devtools is not installed (not in the wheel): a driver subprocess, which runs in a
+    temporary directory, imports it from this checkout."""
+    paths = [str(REPO), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+
+
 def _redis(service: Service) -> redis.Redis:
     return redis.Redis.from_url(service.url, socket_timeout=2, socket_connect_timeout=2)
 
@@ -192,6 +200,22 @@ def test_run_fails_in_one_line_when_redis_url_is_unreachable(tmp_path: Path) -> 
     )
 
 
+def wait_for_child(parent: int, argv: list[str], timeout: float = 30.0) -> int:
+    """The pid of `parent`'s child running `argv`, once it has exec'd (read from /proc)."""
+    wanted = ("\0".join(argv) + "\0").encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                ppid = int(proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid == parent and proc.joinpath("cmdline").read_bytes() == wanted:
+                    return int(proc.name)
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile, or not ours to read
+        time.sleep(0.05)
+    raise AssertionError(f"no child {argv} of pid {parent} within {timeout}s")
+
+
 def test_run_stops_cmd_and_worker_on_sigterm(
     tmp_path: Path, redis_server: Service, s3_server: Service
 ) -> None:
@@ -207,7 +231,7 @@ def test_run_stops_cmd_and_worker_on_sigterm(
             worker_pid = int(found.group(1))
             break
     assert worker_pid is not None
-    time.sleep(0.5)  # let the driver reach the foreground command
+    wait_for_child(driver.pid, ["sleep", "60"])  # the driver has reached the foreground command
     started = time.monotonic()
     driver.send_signal(signal.SIGTERM)
     assert driver.wait(timeout=30) == 128 + signal.SIGTERM
