@@ -45,7 +45,12 @@ def _pg_migrated(fresh_postgres_url: str) -> str:
 
 @pytest.fixture
 def pg_url(_pg_migrated: str) -> str:
-    """A migrated PostgreSQL database, emptied before each test."""
+    """A migrated PostgreSQL database, emptied before each test.
+
+    TRUNCATE (~100 ms a test) rather than a savepoint per test rolled back (~0.2 ms): the
+    code under test opens its own engines through bootstrap, races threads with one engine
+    each, runs the CLI as a subprocess and has PostgreSQL stopped under it, none of which
+    can happen inside one outer transaction."""
     from sqlalchemy import create_engine
 
     engine = create_engine(_pg_migrated)
