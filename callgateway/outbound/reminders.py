@@ -430,8 +430,7 @@ def answer_twiml(
         resp.hangup()
     elif digits == "0":
         _respond(services, reminder_id, "person")
-        with services.db.session() as session:
-            call = call_log.get_call(session, call_sid)
+        call = call_log.get_call(services, call_sid)
         if call is None:
             return apology_and_hangup("Sorry, please call the clinic. Goodbye.")
         escalation.to_person(services, call, clinic, resp, reason="reminder-call")
