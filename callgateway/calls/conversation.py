@@ -34,7 +34,7 @@ from callgateway.phone import ANONYMOUS
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import cache as consent_cache
-from consent.gate import Decision, decide, may
+from consent.gate import Decision, decide
 from consent.ledger import STATES
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def _read(services: Services, event: TurnEvent) -> _Read:
             return _Read(live_state.load(services.redis, event.call_sid), True)
         pipe = services.redis.pipeline(transaction=False)
         pipe.get(live_state.key(event.call_sid))
-        pipe.get(consent_cache.key(services, *asked))
+        pipe.get(consent_cache.key(services.settings.subject_salt, *asked))
         raw_state, raw_consent = pipe.execute()
     except redis.RedisError:
         return _Read(None, False)
@@ -92,10 +92,12 @@ def _gate(services: Services, clinic: Clinic, call: Call, read: _Read) -> Decisi
     """The gate's decision for this turn, from the value read with the state when it was
     read for this call's clinic and caller; else `may()` the usual way."""
     if read.consent_for != (clinic.id, call.cli):
-        return may(services, clinic.id, call.cli, "ai_handling")
+        return services.gate.may(clinic.id, call.cli, "ai_handling")
     state = consent_cache.state_from_raw(read.consent_raw)
     if state is None:  # a miss (or a value we don't read): the ledger answers
-        return may(services, clinic.id, call.cli, "ai_handling", missed=read.consent_raw is None)
+        return services.gate.may(
+            clinic.id, call.cli, "ai_handling", missed=read.consent_raw is None
+        )
     return decide(state)
 
 
@@ -232,11 +234,13 @@ def begin(
 # live state and journal the call's row (ARGV[5]) with that state's gate fields (ARGV[2],
 # ARGV[4]). KEYS: consent cache key, live state key, journal stream. ARGV[6] live state,
 # ARGV[7] its TTL. Returns the cached value (nil on a miss); the caller derives the same
-# decision from it.
-_OPEN_IF_ALLOWED = """
+# decision from it. The cache's value format is consent's: its snippet reads the state.
+_OPEN_IF_ALLOWED = (
+    consent_cache.LUA_STATE_OF_CACHED
+    + """
 local cached = redis.call('GET', KEYS[1])
 if not cached then return false end
-local state = string.match(cached, '^(.*):%d+$')
+local state = consent_state_of_cached(cached)
 local gate = nil
 if state == ARGV[1] then gate = ARGV[2] elseif state == ARGV[3] then gate = ARGV[4] end
 if gate then
@@ -245,6 +249,7 @@ if gate then
 end
 return cached
 """
+)
 
 
 @dataclass(frozen=True)
@@ -275,7 +280,7 @@ def open_if_allowed(services: Services, clinic: Clinic, row: dict[str, Any]) -> 
     try:
         cached = script(
             keys=[
-                consent_cache.key(services, clinic.id, cli),
+                consent_cache.key(services.settings.subject_salt, clinic.id, cli),
                 live_state.key(call_sid),
                 journal.STREAM,
             ],
