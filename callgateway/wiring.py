@@ -16,6 +16,8 @@ from callgateway.config.directory import Directory
 from callgateway.config.settings import Settings
 from callgateway.db.session import Database
 from callgateway.privacy.audit import AuditTrail
+from consent.gate import Gate
+from consent.service import ConsentService
 
 
 @dataclass
@@ -40,6 +42,27 @@ class Services:
     def audit(self) -> AuditTrail:
         """The audit trail, from what is wired now (tests may swap the clock)."""
         return AuditTrail(self.config, self.directory.by_id, self.settings.subject_salt, self.clock)
+
+    @property
+    def gate(self) -> Gate:
+        """The consent gate, from what is wired now (tests may swap the Redis client)."""
+        return Gate(
+            self.redis, self.db.engine, self.settings.subject_salt, self.directory.by_id, self.memo
+        )
+
+    @property
+    def consent(self) -> ConsentService:
+        """Consent events and status, from what is wired now (tests may swap the clock)."""
+        return ConsentService(
+            unit_of_work=self.db.session,
+            redis=self.redis,
+            subject_salt=self.settings.subject_salt,
+            clock=self.clock,
+            config=self.config,
+            clinic_by_id=self.directory.by_id,
+            audit=self.audit,
+            memo=self.memo,
+        )
 
     def url(self, path: str) -> str:
         """An absolute URL Twilio will call back, under the base it signs against."""

@@ -35,7 +35,7 @@ from callgateway.phone import ANONYMOUS
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import cache as consent_cache
-from consent.gate import Decision, decide, may
+from consent.gate import Decision, decide
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _read(services: Services, turn: Turn) -> _Read:
             return _Read(live_state.load(services.redis, turn.call_sid), True)
         pipe = services.redis.pipeline(transaction=False)
         pipe.get(live_state.key(turn.call_sid))
-        pipe.get(consent_cache.key(services, *asked))
+        pipe.get(consent_cache.key(services.settings.subject_salt, *asked))
         raw_state, raw_consent = pipe.execute()
     except redis.RedisError:
         return _Read(None, False)
@@ -101,10 +101,12 @@ def _gate(services: Services, clinic: Clinic, call: Call, read: _Read) -> Decisi
     """The gate's decision for this turn, from the value read with the state when it was
     read for this call's clinic and caller; else `may()` the usual way."""
     if read.consent_for != (clinic.id, call.cli):
-        return may(services, clinic.id, call.cli, "ai_handling")
+        return services.gate.may(clinic.id, call.cli, "ai_handling")
     state = consent_cache.state_from_raw(read.consent_raw)
     if state is None:  # a miss (or a value we don't read): the ledger answers
-        return may(services, clinic.id, call.cli, "ai_handling", missed=read.consent_raw is None)
+        return services.gate.may(
+            clinic.id, call.cli, "ai_handling", missed=read.consent_raw is None
+        )
     return decide(state)
 
 

@@ -19,7 +19,7 @@ from callgateway.config import Clinic
 from callgateway.db.models import Call
 from callgateway.phone import mask
 from callgateway.wiring import Services
-from consent.gate import Decision, may
+from consent.gate import Decision
 from recordings import policy as recording_policy
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def incoming_call(services: Services, event: IncomingCall) -> str:
     if decision is not None and decision.allowed:
         return gather.opening(services, clinic)
     if decision is None:  # the long way: a cache miss, a withheld number, Redis trouble
-        decision = may(services, clinic.id, event.cli, "ai_handling", missed=opened.missed)
+        decision = services.gate.may(clinic.id, event.cli, "ai_handling", missed=opened.missed)
         row.update(_gate_fields(decision))
         if decision.allowed and opening.begin(services, clinic, row=row):
             return gather.opening(services, clinic)
@@ -109,7 +109,7 @@ def after_announcement(services: Services, call_sid: str) -> str:
     if call is None or clinic is None:
         return apology_and_hangup(UNKNOWN_NUMBER)
     recorded = recording_policy.start_recording(services, call, clinic)
-    decision = may(services, clinic.id, call.cli, "ai_handling")
+    decision = services.gate.may(clinic.id, call.cli, "ai_handling")
     with call_log.session(services) as session:
         call_log.note(session, call_sid, recorded=recorded, **_gate_fields(decision))
     opened = decision.allowed and opening.begin(services, clinic, call=call)

@@ -91,11 +91,13 @@ def begin(
 # live state and journal the call's row (ARGV[5]) with that state's gate fields (ARGV[2],
 # ARGV[4]). KEYS: consent cache key, live state key, journal stream. ARGV[6] live state,
 # ARGV[7] its TTL. Returns the cached value (nil on a miss); the caller derives the same
-# decision from it.
-_OPEN_IF_ALLOWED = """
+# decision from it. The cache's value format is consent's: its snippet reads the state.
+_OPEN_IF_ALLOWED = (
+    consent_cache.LUA_STATE_OF_CACHED
+    + """
 local cached = redis.call('GET', KEYS[1])
 if not cached then return false end
-local state = string.match(cached, '^(.*):%d+$')
+local state = consent_state_of_cached(cached)
 local gate = nil
 if state == ARGV[1] then gate = ARGV[2] elseif state == ARGV[3] then gate = ARGV[4] end
 if gate then
@@ -104,6 +106,7 @@ if gate then
 end
 return cached
 """
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ def open_if_allowed(services: Services, clinic: Clinic, row: dict[str, Any]) -> 
     try:
         cached = script(
             keys=[
-                consent_cache.key(services, clinic.id, cli),
+                consent_cache.key(services.settings.subject_salt, clinic.id, cli),
                 live_state.key(call_sid),
                 journal.STREAM,
             ],

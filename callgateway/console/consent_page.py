@@ -125,7 +125,7 @@ def consent_lookup() -> tuple[str, int] | str:
             clinic_id=clinic_id,
             phone=phone,
         )
-    return _page(consent.status(svc, clinic_id, phone), clinic_id, phone)
+    return _page(svc.consent.status(clinic_id, phone), clinic_id, phone)
 
 
 @bp.post("/consent/record")
@@ -138,8 +138,7 @@ def consent_record() -> tuple[str, int] | str:
         return _page(clinic_id=request.form.get("clinic", "")), 400
     clinic_id, phone = found
     svc = services()
-    new = consent.record_staff_event(
-        svc,
+    new = svc.consent.record_staff_event(
         clinic_id,
         phone,
         state,
@@ -151,4 +150,4 @@ def consent_record() -> tuple[str, int] | str:
         flash(f"Recorded: this number is now {words} at this clinic.", "info")
     else:
         flash("Already recorded (the form was sent twice).", "info")
-    return _page(consent.status(svc, clinic_id, phone), clinic_id, phone)
+    return _page(svc.consent.status(clinic_id, phone), clinic_id, phone)

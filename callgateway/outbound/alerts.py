@@ -23,7 +23,6 @@ from callgateway.outbound.claims import insert_new
 from callgateway.phone import mask
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
-from consent.gate import may
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +162,7 @@ def _send(
     reason: str,
     n_calls: int,
 ) -> None:
-    decision = may(services, clinic.id, receiver, GATED[channel], ledger_only=True)
+    decision = services.gate.may(clinic.id, receiver, GATED[channel], ledger_only=True)
     if not decision.allowed:
         _set(services, alert_id, "skipped", detail=decision.reason)
         log.warning(

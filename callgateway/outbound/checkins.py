@@ -34,7 +34,6 @@ from callgateway.outbound.timing import at_local, next_occurrence, parse_days, p
 from callgateway.phone import InvalidNumber, mask, parse_e164
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
-from consent.gate import may
 
 log = logging.getLogger(__name__)
 
@@ -363,7 +362,7 @@ def run_attempt(
             return "worker-late"
         row.retention_until = _keep_until(services, clinic.id, now)
         phone = row.phone
-    decision = may(services, clinic.id, phone, "checkin_call", ledger_only=True)
+    decision = services.gate.may(clinic.id, phone, "checkin_call", ledger_only=True)
     if not decision.allowed:
         # Nobody is alerted either: the patient asked not to be called, not to be checked on.
         _end(services, attempt_id, "skipped", reason=decision.reason)

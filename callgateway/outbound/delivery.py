@@ -20,7 +20,6 @@ from callgateway.db.models import Message
 from callgateway.phone import ANONYMOUS, mask
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
-from consent import service as consent_service
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ def clinic_number(clinic: Clinic) -> str:
 
 
 def record_twilio_opt_out(services: Services, clinic: Clinic, phone: str, source_id: str) -> None:
-    consent_service.record_opt_out(services, clinic.id, phone, "sms", source_id)
+    services.consent.record_opt_out(clinic.id, phone, "sms", source_id)
     log.warning(
         "recipient opted out at twilio (21610): recorded",
         extra={"clinic": clinic.id, "to": mask(phone)},

@@ -29,7 +29,6 @@ from callgateway.outbound.claims import insert_new
 from callgateway.outbound.timing import parse_quiet_hours, place_reminder, shift_out_of_quiet
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
-from consent.gate import may
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +264,7 @@ def _deliver(
     starts_at: datetime,
     channel: str,
 ) -> str:
-    decision = may(services, clinic.id, phone, CHANNELS[channel], ledger_only=True)
+    decision = services.gate.may(clinic.id, phone, CHANNELS[channel], ledger_only=True)
     if not decision.allowed:
         _finish(services, reminder_id, "skipped", reason=decision.reason)
         log.info("reminder not sent", extra={"reminder_id": reminder_id, "reason": decision.reason})

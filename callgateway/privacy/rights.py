@@ -42,7 +42,7 @@ from callgateway.db.models_outbound import CheckinSchedule
 from callgateway.phone import subject_hash
 from callgateway.privacy.sweep import retained_tables
 from callgateway.wiring import Services
-from consent import cache, ledger
+from consent import ledger
 
 SECTIONS = ("calls", "appointments", "consent", "recordings", "voicemails", "messages")
 # Which export section a generic table's rows belong to, by their data category.
@@ -482,7 +482,7 @@ def erase(services: Services, phone: str, clinic_id: str, actor: str) -> Erased:
             },
         )
     # The gate's cache must not keep an erased ledger's state; the next read refills it.
-    cache.forget(services, clinic.id, phone)
+    services.gate.forget(clinic.id, phone)
     return Erased(True, counts, twilio_deleted, objects_deleted, suppressed)
 
 

@@ -26,7 +26,6 @@ from callgateway.adapters.clock import fixed
 from callgateway.calls import fallback
 from callgateway.db.models import Call, ConsentEvent, Message, Recording, WorkItem
 from callgateway.wiring import Services
-from consent.gate import may
 from devtools.services import Service
 from recordings import lifecycle
 from tests.conftest import BASE_URL
@@ -246,7 +245,7 @@ def test_callbacks_get_503_during_the_outage_and_their_redelivery_stores_each_on
     (rec,) = rows(svc, Recording)
     assert (rec.recording_sid, rec.status, rec.kind) == (recording_sid, "pending", "voicemail")
     assert len(rows(svc, ConsentEvent)) == 1 and rows(svc, Message) == []
-    assert not may(svc, "riverside-physio", PATIENT, "ai_handling")
+    assert not svc.gate.may("riverside-physio", PATIENT, "ai_handling")
 
 
 def test_once_postgresql_is_back_the_next_caller_reaches_the_ai_again(
