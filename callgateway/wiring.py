@@ -18,6 +18,7 @@ from callgateway.db.session import Database
 from callgateway.privacy.audit import AuditTrail
 from consent.gate import Gate
 from consent.service import ConsentService
+from recordings.desk import RecordingDesk
 
 
 @dataclass
@@ -62,6 +63,24 @@ class Services:
             clinic_by_id=self.directory.by_id,
             audit=self.audit,
             memo=self.memo,
+        )
+
+    @property
+    def recordings(self) -> RecordingDesk:
+        """What recordings work with, from what is wired now (tests swap the clock, Twilio,
+        the bucket and the queue after bootstrap)."""
+        return RecordingDesk(
+            db=self.db,
+            config=self.config,
+            clinic_by_id=self.directory.by_id,
+            clinic_by_number=self.directory.by_number,
+            clock=self.clock,
+            queue=self.queue,
+            twilio=self.twilio,
+            storage=self.storage,
+            audit=self.audit,
+            url=self.url,
+            subject_salt=self.settings.subject_salt,
         )
 
     def url(self, path: str) -> str:

@@ -108,7 +108,7 @@ def after_announcement(services: Services, call_sid: str) -> str:
     clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None
     if call is None or clinic is None:
         return apology_and_hangup(UNKNOWN_NUMBER)
-    recorded = recording_policy.start_recording(services, call, clinic)
+    recorded = recording_policy.start_recording(services.recordings, call, clinic)
     decision = services.gate.may(clinic.id, call.cli, "ai_handling")
     with call_log.session(services) as session:
         call_log.note(session, call_sid, recorded=recorded, **_gate_fields(decision))

@@ -1,4 +1,5 @@
-"""RQ job entry points. Each takes ids, rebuilds Services, and re-checks state at run time.
+"""RQ job entry points. Each takes ids, wires its own Services (`callgateway.jobs.context`),
+and re-checks state at run time.
 
 Scheduling goes through `schedule()` with deterministic job ids, so that enqueuing the same
 work twice (a retried webhook, a resync) replaces the pending job instead of adding one.
@@ -7,8 +8,8 @@ work twice (a retried webhook, a resync) replaces the pending job instead of add
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,22 +17,13 @@ from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from callgateway.wiring import Services, bootstrap
+from callgateway.jobs.context import wired
+from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 
 # Transient Twilio errors are retried by RQ (the job releases its claim first).
 TRANSIENT_RETRY = Retry(max=3, interval=[30, 120, 600])
-
-
-@contextmanager
-def job_services() -> Iterator[Services]:
-    services = bootstrap()
-    try:
-        yield services
-    finally:
-        services.db.dispose()
-        services.redis.close()
 
 
 def schedule(
@@ -70,14 +62,14 @@ def unschedule(services: Services, job_id: str) -> None:
 def send_reminder(reminder_id: int) -> str:
     from callgateway.outbound import reminders
 
-    with job_services() as services:
+    with wired() as services:
         return reminders.send(services, reminder_id)
 
 
 def checkin_attempt(schedule_id: int, occurrence: str, attempt_no: int, adhoc: bool = False) -> str:
     from callgateway.outbound import checkins
 
-    with job_services() as services:
+    with wired() as services:
         return checkins.run_attempt(
             services, schedule_id, datetime.fromisoformat(occurrence), attempt_no, adhoc=adhoc
         )
@@ -86,14 +78,14 @@ def checkin_attempt(schedule_id: int, occurrence: str, attempt_no: int, adhoc: b
 def checkin_watchdog(attempt_id: int) -> str:
     from callgateway.outbound import checkins
 
-    with job_services() as services:
+    with wired() as services:
         return checkins.watchdog(services, attempt_id)
 
 
 def checkin_alerts(schedule_id: int, occurrence: str, reason: str) -> str:
     from callgateway.outbound import alerts
 
-    with job_services() as services:
+    with wired() as services:
         return alerts.raise_alerts(
             services, schedule_id, datetime.fromisoformat(occurrence), reason
         )
@@ -104,5 +96,5 @@ def daily_summary(clinic_id: str, day: str) -> str:
 
     from callgateway.outbound import summary
 
-    with job_services() as services:
+    with wired() as services:
         return summary.send_and_schedule_next(services, clinic_id, date.fromisoformat(day))

@@ -116,10 +116,10 @@ def test_a_recording_whose_job_could_not_be_queued_is_queued_once_when_redis_is_
 
     # The daily job (lifecycle.resume_stalled) finds it once it is old enough...
     svc.clock = fixed(MONDAY_9AM + timedelta(minutes=31))
-    assert lifecycle.resume_stalled(svc) == 1
+    assert lifecycle.resume_stalled(svc.recordings) == 1
     assert svc.queue.get_job_ids() == [lifecycle.transfer_job_id(rec.id)]
     job = svc.queue.fetch_job(lifecycle.transfer_job_id(rec.id))
     assert job is not None and job.args == (rec.id,)
     # ...and running it again while that job waits adds nothing.
-    assert lifecycle.resume_stalled(svc) == 0
+    assert lifecycle.resume_stalled(svc.recordings) == 0
     assert len(svc.queue.get_job_ids()) == 1

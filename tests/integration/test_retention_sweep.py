@@ -160,7 +160,7 @@ def test_the_cli_sweep_prints_counts_per_category_as_json(
         rec_id = s.scalars(
             select(Recording.id).where(Recording.recording_sid == held.pending_sids[0])
         ).one()
-    assert lifecycle.transfer(svc, rec_id) == "done"
+    assert lifecycle.transfer(svc.recordings, rec_id) == "done"
     # Twilio's API on the discard port: nothing must be asked of Twilio here.
     env = stored_cli_env(
         svc,
