@@ -17,9 +17,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from callgateway.adapters.twilio_rest import PermanentError, TransientError
 from callgateway.calls.twiml import apology_and_hangup
 from callgateway.config import Clinic
+from callgateway.db.insert import insert_new
 from callgateway.db.models_outbound import CheckinAlert, CheckinAttempt, CheckinSchedule
 from callgateway.outbound import delivery, wording
-from callgateway.outbound.claims import insert_new
 from callgateway.phone import mask
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services

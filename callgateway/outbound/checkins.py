@@ -27,9 +27,9 @@ from callgateway.adapters.twilio_rest import TwilioError
 from callgateway.calls import log as call_log
 from callgateway.calls.twiml import apology_and_hangup
 from callgateway.config import Clinic
+from callgateway.db.insert import insert_new
 from callgateway.db.models_outbound import CheckinAttempt, CheckinSchedule
 from callgateway.outbound import delivery, jobs
-from callgateway.outbound.claims import insert_new
 from callgateway.outbound.timing import at_local, next_occurrence, parse_days, parse_local_time
 from callgateway.phone import InvalidNumber, mask, parse_e164
 from callgateway.privacy.retention import retention_until

@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select, update
 
 from callgateway.adapters.mailer import MailError, mailer_for
 from callgateway.config import Clinic
+from callgateway.db.insert import insert_new
 from callgateway.db.models_outbound import (
     CheckinAlert,
     CheckinAttempt,
@@ -24,7 +25,6 @@ from callgateway.db.models_outbound import (
     SummaryEmail,
 )
 from callgateway.outbound import jobs
-from callgateway.outbound.claims import insert_new
 from callgateway.outbound.timing import at_local
 from callgateway.phone import mask
 from callgateway.wiring import Services
