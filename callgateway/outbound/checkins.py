@@ -27,11 +27,12 @@ from callgateway.adapters.twilio_rest import TwilioError
 from callgateway.calls import log as call_log
 from callgateway.calls.twiml import apology_and_hangup
 from callgateway.config import Clinic
+from callgateway.config.hours import parse_days, parse_time
 from callgateway.db.insert import insert_new
 from callgateway.db.models_outbound import CheckinAttempt, CheckinSchedule
 from callgateway.outbound import scheduling
 from callgateway.outbound.calling import CallKind, place_call
-from callgateway.outbound.timing import at_local, next_occurrence, parse_days, parse_local_time
+from callgateway.outbound.timing import at_local, next_occurrence
 from callgateway.phone import InvalidNumber, mask, parse_e164
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
@@ -101,7 +102,7 @@ def _validated(services: Services, spec: ScheduleSpec) -> dict[str, object]:
         raise ScheduleError("alert: the patient cannot be their own alert receiver")
     try:
         days = parse_days(spec.days)
-        wall = parse_local_time(spec.local_time)
+        wall = parse_time(spec.local_time)
     except ValueError as exc:
         raise ScheduleError(f"days/time: {exc}") from None
     text = (spec.message_text or "").strip() or None
@@ -255,7 +256,7 @@ def _wall(row: CheckinSchedule, clinic: Clinic, occurrence: datetime) -> bool:
     """Is `occurrence` still one of the schedule's slots (days and time may have changed)?"""
     local = occurrence.astimezone(clinic.tz)
     days = row.days.split(",")
-    wall = parse_local_time(row.local_time)
+    wall = parse_time(row.local_time)
     return (
         local.strftime("%a").lower() in days
         and at_local(local.date(), wall, clinic.tz) == occurrence
@@ -271,7 +272,7 @@ def schedule_next(
         if row is None or not row.active:
             return None
         clinic = services.directory.by_id(row.clinic_id)
-        days, wall = row.days.split(","), parse_local_time(row.local_time)
+        days, wall = row.days.split(","), parse_time(row.local_time)
     if clinic is None:
         return None
     start = max(after or services.clock(), services.clock())

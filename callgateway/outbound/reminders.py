@@ -22,12 +22,13 @@ from callgateway.calls import escalation
 from callgateway.calls import log as call_log
 from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
+from callgateway.config.hours import parse_quiet_hours
 from callgateway.db.insert import insert_new
 from callgateway.db.models import Appointment
 from callgateway.db.models_outbound import Reminder
 from callgateway.outbound import booking_link, delivery, scheduling, wording
 from callgateway.outbound.calling import CallKind, place_call
-from callgateway.outbound.timing import parse_quiet_hours, place_reminder, shift_out_of_quiet
+from callgateway.outbound.timing import place_reminder, shift_out_of_quiet
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 
