@@ -13,10 +13,7 @@ import secrets
 
 from flask import flash, render_template, request
 from flask_login import login_required
-from sqlalchemy import exists, select
-from sqlalchemy.orm import aliased
 
-from callgateway.console import bp
 from callgateway.console.access import (
     chosen_clinics,
     me,
@@ -24,47 +21,14 @@ from callgateway.console.access import (
     services,
     visible_ids,
 )
-from callgateway.console.paging import newest_first
-from callgateway.db.models import ConsentEvent
+from callgateway.console.blueprint import bp
+from callgateway.console.queries import consent as queries
 from callgateway.phone import InvalidNumber, parse_e164
 from consent import ledger
 from consent import service as consent
 
 _REQUEST_ID = re.compile(r"^[0-9a-f]{16,32}$")
 PAGE = 50  # numbers per page of the state list
-
-
-def _recent() -> list[ConsentEvent]:
-    with services().db.session() as db:
-        return list(
-            db.scalars(
-                select(ConsentEvent)
-                .where(ConsentEvent.clinic_id.in_(visible_ids()))
-                .order_by(ConsentEvent.id.desc())
-                .limit(20)
-            )
-        )
-
-
-def _numbers(clinic_ids: list[str], before: int | None) -> tuple[list[ConsentEvent], int | None]:
-    """One page of numbers with their newest event (that event's state is the number's
-    state), newest change first, and the cursor for the next page.
-
-    Not `ledger.latest_per_number`: that loads every number of one clinic, and this list
-    is paged across clinics. "No newer event for the number" lets the database walk ids
-    downwards and stop after a page, each check one lookup on the (clinic_id, phone, id)
-    index.
-    """
-    newer = aliased(ConsentEvent)
-    stmt = select(ConsentEvent).where(
-        ConsentEvent.clinic_id.in_(clinic_ids),
-        ~exists().where(
-            newer.clinic_id == ConsentEvent.clinic_id,
-            newer.phone == ConsentEvent.phone,
-            newer.id > ConsentEvent.id,
-        ),
-    )
-    return newest_first(stmt, ConsentEvent.id, before, PAGE)
 
 
 def _page(
@@ -74,13 +38,16 @@ def _page(
     numbers_clinic: str = "",
     before: int | None = None,
 ) -> str:
-    numbers, older = _numbers([c.id for c in chosen_clinics(numbers_clinic)], before)
+    clinic_ids = [c.id for c in chosen_clinics(numbers_clinic)]
+    with services().db.session() as db:
+        numbers, older = queries.numbers(db, clinic_ids, before, PAGE)
+        recent = queries.recent_events(db, visible_ids())
     return render_template(
         "console/consent.html",
         status=status,
         clinic_id=clinic_id,
         phone=phone,
-        recent=_recent(),
+        recent=recent,
         numbers=numbers,
         older=older,
         clinic_filter=numbers_clinic,
