@@ -1,7 +1,7 @@
 """`python -m bench.gate`: how long the consent gate takes, and that it does not grow with
 the ledger.
 
-Times `consent.gate.may()` in-process against a real Redis and a real database (a fresh
+Times `consent.gate.Gate.may()` in-process against a real Redis and a real database (a fresh
 SQLite file, or PostgreSQL with --db postgres), for a ledger of 1k and of 100k events:
 p50/p99 with a warm cache (the path every AI turn and outbound action takes) and, for
 reference, on a cache miss (the database fallback, one index lookup). Both rows should be
@@ -33,8 +33,7 @@ from callgateway.config.settings import Settings
 from callgateway.db import migrate
 from callgateway.db.models import ConsentEvent
 from callgateway.wiring import Services, bootstrap
-from consent import cache
-from consent.gate import ACTIONS, may
+from consent.gate import ACTIONS
 from devtools.services import (
     Service,
     ServiceError,
@@ -131,11 +130,11 @@ class Ledger:
     miss: list[float]
 
     def gate(self, clinic_id: str, phone: str) -> None:
-        may(self.services, clinic_id, phone, ACTIONS[len(phone) % len(ACTIONS)])
+        self.services.gate.may(clinic_id, phone, ACTIONS[len(phone) % len(ACTIONS)])
 
     def gate_after_miss(self, clinic_id: str, phone: str) -> None:
-        cache.forget(self.services, clinic_id, phone)
-        may(self.services, clinic_id, phone, "ai_handling")
+        self.services.gate.forget(clinic_id, phone)
+        self.services.gate.may(clinic_id, phone, "ai_handling")
 
 
 def build(events: int, database_url: str, redis_url: str) -> Ledger:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-# The agent's Gather action, as the voice TwiML names it (callgateway.calls.conversation).
+# The agent's Gather action, as the voice TwiML names it (callgateway.calls.gather).
 # Paths may name form fields, filled per request: "/twilio/voice/turn?call={CallSid}".
 TURN_PATH = "/twilio/voice/turn"
 RECORDING_PATH = "/twilio/voice/recording/status?kind=recording"

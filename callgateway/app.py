@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from callgateway import logs
-from callgateway.calls import journal
+from callgateway.calls import log as call_log
 from callgateway.wiring import Services, bootstrap
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def create_app(
 
     _warm_up_once(services)
     # The call journal's drainer (background mode): one thread per web process.
-    journal.start_drainer(services)
+    call_log.start_background_writer(services)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -16,6 +16,9 @@ from callgateway.config.directory import Directory
 from callgateway.config.settings import Settings
 from callgateway.db.session import Database
 from callgateway.privacy.audit import AuditTrail
+from consent.gate import Gate
+from consent.service import ConsentService
+from recordings.desk import RecordingDesk
 
 
 @dataclass
@@ -40,6 +43,45 @@ class Services:
     def audit(self) -> AuditTrail:
         """The audit trail, from what is wired now (tests may swap the clock)."""
         return AuditTrail(self.config, self.directory.by_id, self.settings.subject_salt, self.clock)
+
+    @property
+    def gate(self) -> Gate:
+        """The consent gate, from what is wired now (tests may swap the Redis client)."""
+        return Gate(
+            self.redis, self.db.engine, self.settings.subject_salt, self.directory.by_id, self.memo
+        )
+
+    @property
+    def consent(self) -> ConsentService:
+        """Consent events and status, from what is wired now (tests may swap the clock)."""
+        return ConsentService(
+            unit_of_work=self.db.session,
+            redis=self.redis,
+            subject_salt=self.settings.subject_salt,
+            clock=self.clock,
+            config=self.config,
+            clinic_by_id=self.directory.by_id,
+            audit=self.audit,
+            memo=self.memo,
+        )
+
+    @property
+    def recordings(self) -> RecordingDesk:
+        """What recordings work with, from what is wired now (tests swap the clock, Twilio,
+        the bucket and the queue after bootstrap)."""
+        return RecordingDesk(
+            db=self.db,
+            config=self.config,
+            clinic_by_id=self.directory.by_id,
+            clinic_by_number=self.directory.by_number,
+            clock=self.clock,
+            queue=self.queue,
+            twilio=self.twilio,
+            storage=self.storage,
+            audit=self.audit,
+            url=self.url,
+            subject_salt=self.settings.subject_salt,
+        )
 
     def url(self, path: str) -> str:
         """An absolute URL Twilio will call back, under the base it signs against."""

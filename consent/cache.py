@@ -6,17 +6,21 @@ miss from a database read that just went stale nor two events committing out of 
 put an older state back over a newer one (which would let an opted-out number through).
 Keys hold a keyed hash of the number, never the number itself. Entries expire so that a
 write-through lost to a Redis blip heals by itself within CACHE_TTL_SECONDS.
+
+This module alone knows the value format. A Lua script elsewhere that must read a cached
+value in the same round trip as its own work prepends LUA_STATE_OF_CACHED (below) and asks
+`consent_state_of_cached(value)`, exactly as Python code asks `state_from_raw(value)`.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis
 from redis.commands.core import Script
 
 from callgateway.phone import subject_hash
-from callgateway.wiring import Services
 from consent.ledger import STATES, Snapshot
 
 log = logging.getLogger(__name__)
@@ -34,19 +38,37 @@ redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'EX', tonumber(ARGV[3]))
 return 1
 """
 
+# Lua for other rooms' scripts: defines `consent_state_of_cached(value)`, the state a cached
+# value holds, or nil for anything that is not a known state (which the caller must treat
+# as a miss: the database answers). Prepend it to a script; it returns nothing by itself.
+# It answers as `state_from_raw` does for every value (tests/integration prove it on Redis):
+# the text before the last ':' (the whole value when there is none), when it is a state.
+LUA_STATE_OF_CACHED = (
+    "local consent_states = {"
+    + ", ".join(f"['{state}'] = true" for state in STATES)
+    + """}
+local function consent_state_of_cached(value)
+  local state = string.match(value, '^(.*):') or value
+  if consent_states[state] then return state end
+  return nil
+end
+"""
+)
+
 
 class CacheUnavailable(RuntimeError):
     """Redis could not be read or written."""
 
 
-def key(services: Services, clinic_id: str, phone: str) -> str:
-    return f"consent:{clinic_id}:{subject_hash(phone, services.settings.subject_salt)}"
+def key(salt: str, clinic_id: str, phone: str) -> str:
+    """The cache key of a number at a clinic: a keyed hash, never the number."""
+    return f"consent:{clinic_id}:{subject_hash(phone, salt)}"
 
 
-def get(services: Services, clinic_id: str, phone: str) -> str | None:
+def get(client: redis.Redis, salt: str, clinic_id: str, phone: str) -> str | None:
     """The cached state, None on a miss; CacheUnavailable when Redis cannot answer."""
     try:
-        raw = services.redis.get(key(services, clinic_id, phone))
+        raw = client.get(key(salt, clinic_id, phone))
     except redis.RedisError as exc:
         raise CacheUnavailable(type(exc).__name__) from None
     return state_from_raw(raw)
@@ -61,14 +83,23 @@ def state_from_raw(raw: bytes | None) -> str | None:
     return state if state in STATES else None
 
 
-def put(services: Services, clinic_id: str, phone: str, snap: Snapshot) -> bool:
-    """Write the snapshot unless a newer one is cached. False when Redis failed."""
+def put(
+    client: redis.Redis,
+    salt: str,
+    clinic_id: str,
+    phone: str,
+    snap: Snapshot,
+    *,
+    memo: dict[Any, Any],
+) -> bool:
+    """Write the snapshot unless a newer one is cached. False when Redis failed. `memo` is
+    the process's memo, where the script is registered once."""
     try:
         # EVALSHA, loading the script on first use (or after a Redis restart).
-        _put_script(services)(
-            keys=[key(services, clinic_id, phone)],
+        _put_script(client, memo)(
+            keys=[key(salt, clinic_id, phone)],
             args=[snap.state, snap.version, CACHE_TTL_SECONDS],
-            client=services.redis,
+            client=client,
         )
     except redis.RedisError as exc:
         log.warning(
@@ -79,20 +110,18 @@ def put(services: Services, clinic_id: str, phone: str, snap: Snapshot) -> bool:
     return True
 
 
-def _put_script(services: Services) -> Script:
-    script = services.memo.get("consent_put_if_newer")
+def _put_script(client: redis.Redis, memo: dict[Any, Any]) -> Script:
+    script = memo.get("consent_put_if_newer")
     if script is None:  # one Script per process: it hashes the source once
-        script = services.memo["consent_put_if_newer"] = services.redis.register_script(
-            _PUT_IF_NEWER
-        )
+        script = memo["consent_put_if_newer"] = client.register_script(_PUT_IF_NEWER)
     return script
 
 
-def forget(services: Services, clinic_id: str, phone: str) -> bool:
+def forget(client: redis.Redis, salt: str, clinic_id: str, phone: str) -> bool:
     """Drop the cached state (after erasure or a retention sweep removed ledger rows, whose
     ids SQLite may hand out again). The next read refills it from the database."""
     try:
-        services.redis.delete(key(services, clinic_id, phone))
+        client.delete(key(salt, clinic_id, phone))
     except redis.RedisError as exc:
         log.warning(
             "consent cache delete failed",

@@ -32,15 +32,17 @@ from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Call, Recording, WorkItem
 from callgateway.phone import ANONYMOUS, caller_id, mask
 from callgateway.privacy.retention import retention_until
-from callgateway.wiring import Services
+from recordings.desk import RecordingDesk
 
 log = logging.getLogger(__name__)
 
 KINDS = ("recording", "voicemail")
 # Seconds before each retry: a Twilio or bucket outage is usually over within the hour.
 RETRY_INTERVALS = [30, 120, 600, 1800, 3600]
-TRANSFER_JOB = "callgateway.jobs.daily.transfer_recording"
-ADOPT_JOB = "callgateway.jobs.daily.adopt_recording"
+# The jobs' entry points (recordings/jobs.py), by name: they import this module, and RQ
+# stores the dotted path anyway.
+TRANSFER_JOB = "recordings.jobs.transfer_recording"
+ADOPT_JOB = "recordings.jobs.adopt_recording"
 PENDING = "pending"
 STORED = "stored"
 FAILED = "failed"
@@ -67,22 +69,22 @@ def object_key(clinic_id: str, phone: str, kind: str, recording_sid: str, salt: 
 # --- the status callback ------------------------------------------------------------------
 
 
-def recording_status(services: Services, event: RecordingEvent) -> None:
+def recording_status(desk: RecordingDesk, event: RecordingEvent) -> None:
     """Store the recording's row (once per RecordingSid) and, after commit, queue its
     transfer. Any order: before or after the call's status callback or the voicemail's
     action; a repeat finds its row and queues nothing new while a job is under way."""
     if event.status != "completed" or event.kind not in KINDS:
         return  # nothing to fetch: Twilio made no recording (absent/failed) or not yet
-    now = services.clock()
-    with services.db.session() as session:
+    now = desk.clock()
+    with desk.db.session() as session:
         call = session.scalars(select(Call).where(Call.call_sid == event.call_sid)).first()
-        clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None
+        clinic = desk.clinic_by_id(call.clinic_id) if call and call.clinic_id else None
         if call is None or clinic is None:
             row_id = None
         else:
-            row_id = _insert_row(services, session, event, call.cli, clinic, now)
+            row_id = _insert_row(desk, session, event, call.cli, clinic, now)
             if event.kind == "voicemail":
-                _open_voicemail_item(services, session, event, call.cli, clinic, now)
+                _open_voicemail_item(desk, session, event, call.cli, clinic, now)
     # After the commit: a job must never look for a row that is not there yet.
     if row_id is None:
         log.warning(
@@ -90,7 +92,7 @@ def recording_status(services: Services, event: RecordingEvent) -> None:
             extra={"recording_sid": event.recording_sid},
         )
         _enqueue(
-            services,
+            desk,
             ADOPT_JOB,
             f"adopt-{event.recording_sid}",
             event.recording_sid,
@@ -99,11 +101,11 @@ def recording_status(services: Services, event: RecordingEvent) -> None:
             event.duration_seconds,
         )
         return
-    enqueue_transfer(services, row_id)
+    enqueue_transfer(desk, row_id)
 
 
 def _insert_row(
-    services: Services,
+    desk: RecordingDesk,
     session: Session,
     event: RecordingEvent,
     phone: str,
@@ -121,17 +123,15 @@ def _insert_row(
             "kind": event.kind,
             "status": PENDING,
             "region": clinic.region,
-            "bucket": services.config.regions[clinic.region].bucket,
-            "key": object_key(
-                clinic.id, phone, event.kind, event.recording_sid, services.settings.subject_salt
-            ),
+            "bucket": desk.config.regions[clinic.region].bucket,
+            "key": object_key(clinic.id, phone, event.kind, event.recording_sid, desk.subject_salt),
             "media_url": event.media_url,
             "duration_seconds": event.duration_seconds,
             "deleted_at_twilio": False,
             "attempts": 0,
             "created_at": now,
             "data_category": event.kind,
-            "retention_until": retention_until(services.config, clinic, event.kind, now),
+            "retention_until": retention_until(desk.config, clinic, event.kind, now),
         },
         ["recording_sid"],
     )
@@ -141,7 +141,7 @@ def _insert_row(
 
 
 def _open_voicemail_item(
-    services: Services,
+    desk: RecordingDesk,
     session: Session,
     event: RecordingEvent,
     phone: str,
@@ -164,7 +164,7 @@ def _open_voicemail_item(
             "created_at": now,
             "updated_at": now,
             "data_category": "voicemail",
-            "retention_until": retention_until(services.config, clinic, "voicemail", now),
+            "retention_until": retention_until(desk.config, clinic, "voicemail", now),
         },
         ["call_sid", "kind"],
     )
@@ -186,31 +186,31 @@ def transfer_job_id(recording_id: int) -> str:
     return f"recording-transfer-{recording_id}"
 
 
-def enqueue_transfer(services: Services, recording_id: int) -> bool:
+def enqueue_transfer(desk: RecordingDesk, recording_id: int) -> bool:
     """Queue the transfer unless a job for this row is already waiting or running. True
     when this call queued it."""
-    return _transfer(services, recording_id) == "queued"
+    return _transfer(desk, recording_id) == "queued"
 
 
-def _transfer(services: Services, recording_id: int) -> Enqueued:
-    return _enqueue(services, TRANSFER_JOB, transfer_job_id(recording_id), recording_id)
+def _transfer(desk: RecordingDesk, recording_id: int) -> Enqueued:
+    return _enqueue(desk, TRANSFER_JOB, transfer_job_id(recording_id), recording_id)
 
 
 Enqueued = Literal["queued", "waiting", "failed"]  # waiting: a job for it already is
 
 
-def _enqueue(services: Services, func: str, job_id: str, *args: object) -> Enqueued:
-    if services.queue is None:
+def _enqueue(desk: RecordingDesk, func: str, job_id: str, *args: object) -> Enqueued:
+    if desk.queue is None:
         log.error("no job queue wired: recording left at Twilio", extra={"job": job_id})
         return "failed"
     busy = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
     try:
         try:
-            if Job.fetch(job_id, connection=services.queue.connection).get_status() in busy:
+            if Job.fetch(job_id, connection=desk.queue.connection).get_status() in busy:
                 return "waiting"
         except NoSuchJobError:
             pass
-        services.queue.enqueue(
+        desk.queue.enqueue(
             func,
             *args,
             job_id=job_id,
@@ -223,11 +223,11 @@ def _enqueue(services: Services, func: str, job_id: str, *args: object) -> Enque
     return "queued"
 
 
-def resume_stalled(services: Services, older_than: timedelta = timedelta(minutes=30)) -> int:
+def resume_stalled(desk: RecordingDesk, older_than: timedelta = timedelta(minutes=30)) -> int:
     """Queue again every recording still pending, or stored but not yet deleted at Twilio,
     whose job is lost (Redis was down at enqueue time, or retries ran out on a delete)."""
-    cutoff = services.clock() - older_than
-    with services.db.session() as session:
+    cutoff = desk.clock() - older_than
+    with desk.db.session() as session:
         ids = list(
             session.scalars(
                 select(Recording.id).where(
@@ -237,11 +237,11 @@ def resume_stalled(services: Services, older_than: timedelta = timedelta(minutes
                 )
             )
         )
-    return sum(enqueue_transfer(services, i) for i in ids)
+    return sum(enqueue_transfer(desk, i) for i in ids)
 
 
 def retry_failed(
-    services: Services,
+    desk: RecordingDesk,
     actor: str,
     *,
     clinic_id: str | None = None,
@@ -255,7 +255,7 @@ def retry_failed(
         query = query.where(Recording.clinic_id == clinic_id)
     if recording_sids is not None:
         query = query.where(Recording.recording_sid.in_(recording_sids))
-    with services.db.session() as session:
+    with desk.db.session() as session:
         ids = list(session.scalars(query.order_by(Recording.id)))
         if ids:
             session.execute(
@@ -263,23 +263,23 @@ def retry_failed(
                 .where(Recording.id.in_(ids), Recording.status == FAILED)
                 .values(status=PENDING, error=None)
             )
-            services.audit.record(
+            desk.audit.record(
                 session,
                 actor=actor,
                 action="recordings.retry",
                 clinic_id=clinic_id,
                 detail={"recordings": len(ids)},
             )
-    return len(ids), sum(_transfer(services, i) != "failed" for i in ids)
+    return len(ids), sum(_transfer(desk, i) != "failed" for i in ids)
 
 
 # --- the transfer job -------------------------------------------------------------------
 
 
-def transfer(services: Services, recording_id: int, *, final_attempt: bool = True) -> str:
+def transfer(desk: RecordingDesk, recording_id: int, *, final_attempt: bool = True) -> str:
     """Run one attempt. Returns `done`, `failed` or `gone` (row erased); raises a
     transient error when another attempt should follow (`final_attempt` False)."""
-    with services.db.session() as session:
+    with desk.db.session() as session:
         row = session.get(Recording, recording_id)
         if row is None:
             return "gone"
@@ -292,46 +292,46 @@ def transfer(services: Services, recording_id: int, *, final_attempt: bool = Tru
             .where(Recording.id == recording_id)
             .values(attempts=Recording.attempts + 1)
         )
-    clinic = services.directory.by_id(row.clinic_id)
+    clinic = desk.clinic_by_id(row.clinic_id)
     extra = {"recording_sid": row.recording_sid, "clinic": row.clinic_id}
     try:
         if clinic is None or clinic.region != row.region or row.key is None:
             raise RegionViolation("the clinic's region is no longer the row's region")
-        if row.status == PENDING and not _store(services, row, clinic):
+        if row.status == PENDING and not _store(desk, row, clinic):
             return "gone"
-        if services.twilio is None:
+        if desk.twilio is None:
             raise TransientError("no Twilio adapter wired")
         # Only now, with a verified copy in the bucket, may Twilio's copy go.
-        existed = services.twilio.delete_recording(row.recording_sid)
-        _update(services, recording_id, deleted_at_twilio=True, error=None)
+        existed = desk.twilio.delete_recording(row.recording_sid)
+        _update(desk, recording_id, deleted_at_twilio=True, error=None)
         log.info(
             "recording stored and deleted at twilio", extra={**extra, "already_gone": not existed}
         )
         return "done"
     except (NotFound, PermanentError, RegionViolation) as exc:
         # NotFound on download: Twilio has nothing to give; a retry cannot change that.
-        _update(services, recording_id, status=FAILED, error=_reason(exc))
+        _update(desk, recording_id, status=FAILED, error=_reason(exc))
         log.error("recording transfer failed for good; Twilio's copy kept", extra=extra)
         return FAILED
     except (TransientError, VerificationFailed, *StorageError) as exc:
         if final_attempt:
             fields: dict[str, object] = {"error": _reason(exc)}
-            if _status(services, recording_id) == PENDING:
+            if _status(desk, recording_id) == PENDING:
                 fields["status"] = FAILED  # never reached the bucket: staff must see it
-            _update(services, recording_id, **fields)
+            _update(desk, recording_id, **fields)
             log.error("recording transfer gave up after retries; Twilio's copy kept", extra=extra)
             return FAILED
-        _update(services, recording_id, error=_reason(exc))
+        _update(desk, recording_id, error=_reason(exc))
         log.warning("recording transfer will be retried", extra=extra)
         raise
 
 
-def _store(services: Services, row: Recording, clinic: Clinic) -> bool:
+def _store(desk: RecordingDesk, row: Recording, clinic: Clinic) -> bool:
     """Download, upload with tags, verify. False when the row was erased meanwhile (and
     then the copy just made is removed again, with Twilio's)."""
-    assert services.twilio is not None and services.storage is not None and row.key
-    media = services.twilio.fetch_recording_media(row.recording_sid)
-    stored = services.storage.put(
+    assert desk.twilio is not None and desk.storage is not None and row.key
+    media = desk.twilio.fetch_recording_media(row.recording_sid)
+    stored = desk.storage.put(
         clinic,
         row.key,
         media,
@@ -340,12 +340,12 @@ def _store(services: Services, row: Recording, clinic: Clinic) -> bool:
         content_type="audio/wav",
         region_code=row.region,
     )
-    head = services.storage.head(clinic, row.key)
+    head = desk.storage.head(clinic, row.key)
     if head.get("ContentLength") != len(media):
         raise VerificationFailed("size in the bucket differs from Twilio's")
-    if hashlib.sha256(services.storage.get(clinic, row.key)).hexdigest() != stored.sha256:
+    if hashlib.sha256(desk.storage.get(clinic, row.key)).hexdigest() != stored.sha256:
         raise VerificationFailed("checksum in the bucket differs from Twilio's")
-    with services.db.session() as session:
+    with desk.db.session() as session:
         moved = session.execute(
             update(Recording)
             .where(Recording.id == row.id, Recording.status == PENDING)
@@ -360,19 +360,19 @@ def _store(services: Services, row: Recording, clinic: Clinic) -> bool:
         still_there = moved or session.get(Recording, row.id) is not None
     if not still_there:
         # Erased while we copied: what we just wrote must not outlive the erase.
-        services.storage.delete(clinic, row.key)
-        services.twilio.delete_recording(row.recording_sid)
+        desk.storage.delete(clinic, row.key)
+        desk.twilio.delete_recording(row.recording_sid)
         return False
     return True
 
 
-def _update(services: Services, recording_id: int, **fields: object) -> None:
-    with services.db.session() as session:
+def _update(desk: RecordingDesk, recording_id: int, **fields: object) -> None:
+    with desk.db.session() as session:
         session.execute(update(Recording).where(Recording.id == recording_id).values(**fields))
 
 
-def _status(services: Services, recording_id: int) -> str | None:
-    with services.db.session() as session:
+def _status(desk: RecordingDesk, recording_id: int) -> str | None:
+    with desk.db.session() as session:
         return session.scalars(select(Recording.status).where(Recording.id == recording_id)).first()
 
 
@@ -384,7 +384,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def adopt(
-    services: Services,
+    desk: RecordingDesk,
     recording_sid: str,
     call_sid: str,
     kind: str,
@@ -394,9 +394,9 @@ def adopt(
     """Place a recording by Twilio's own call record (its `to` is the clinic number) and
     store its row; None when it belongs to no clinic here (it then stays at Twilio).
     `foreign_ok`: such a recording is expected (an account-wide listing), not an error."""
-    assert services.twilio is not None
-    call = services.twilio.fetch_call(call_sid)
-    clinic = services.directory.by_number(str(call.get("to") or ""))
+    assert desk.twilio is not None
+    call = desk.twilio.fetch_call(call_sid)
+    clinic = desk.clinic_by_number(str(call.get("to") or ""))
     if clinic is None:
         (log.debug if foreign_ok else log.error)(
             "recording of a call to no clinic of this cell; left at Twilio",
@@ -405,11 +405,11 @@ def adopt(
         return None
     phone = caller_id(str(call.get("from") or ""))
     event = RecordingEvent(recording_sid, call_sid, kind, "completed", duration_seconds, None)
-    now = services.clock()
-    with services.db.session() as session:
-        row_id = _insert_row(services, session, event, phone, clinic, now)
+    now = desk.clock()
+    with desk.db.session() as session:
+        row_id = _insert_row(desk, session, event, phone, clinic, now)
         if kind == "voicemail":
-            _open_voicemail_item(services, session, event, phone, clinic, now)
+            _open_voicemail_item(desk, session, event, phone, clinic, now)
     log.info(
         "recording placed by Twilio's call record",
         extra={
@@ -422,7 +422,7 @@ def adopt(
 
 # --- calls answered while the database was down ----------------------------------------
 
-FIND_JOB = "callgateway.jobs.daily.find_call_recordings"
+FIND_JOB = "recordings.jobs.find_call_recordings"
 # The first look once the caller has had time to speak; then until the database is back.
 FIND_DELAY = timedelta(minutes=5)
 FIND_RETRY_INTERVALS = [300, 600, 1800, 3600, 3600, 7200, 14400, 28800]
@@ -433,17 +433,17 @@ def find_job_id(call_sid: str) -> str:
     return f"find-{call_sid}"
 
 
-def schedule_find(services: Services, call_sid: str) -> bool:
+def schedule_find(desk: RecordingDesk, call_sid: str) -> bool:
     """Book a later look at Twilio for the recordings of a call the database could not log.
 
     The fallback (callgateway.calls.fallback) takes a voicemail only when this succeeds: the
     recording's own status callback may come while the database is still down, and then
     nothing here would ever know the message exists. Needs Redis only.
     """
-    if services.queue is None:
+    if desk.queue is None:
         return False
     try:
-        services.queue.enqueue_in(
+        desk.queue.enqueue_in(
             FIND_DELAY,
             FIND_JOB,
             call_sid,
@@ -456,29 +456,29 @@ def schedule_find(services: Services, call_sid: str) -> bool:
     return True
 
 
-def find_call_recordings(services: Services, call_sid: str) -> int:
+def find_call_recordings(desk: RecordingDesk, call_sid: str) -> int:
     """Place every completed recording Twilio holds for the call that has no row here
     (`adopt`), and queue its transfer. Raises while the database or Twilio is down, so RQ
     tries again. Returns how many it placed."""
-    assert services.twilio is not None
-    return _place_unknown(services, services.twilio.list_call_recordings(call_sid))
+    assert desk.twilio is not None
+    return _place_unknown(desk, desk.twilio.list_call_recordings(call_sid))
 
 
 RECONCILE_WINDOW = timedelta(days=2)
 
 
-def reconcile(services: Services, since: datetime) -> int:
+def reconcile(desk: RecordingDesk, since: datetime) -> int:
     """Place every completed recording Twilio has held since `since` that has no row here,
     and queue its transfer: one whose status callback and look both missed us (a long
     database outage, Redis lost with the booked look). The daily job runs it over
     RECONCILE_WINDOW. Recordings of other cells' clinics (one Twilio account, several
     cells) are left alone. Returns how many it placed."""
-    assert services.twilio is not None
-    return _place_unknown(services, services.twilio.list_recordings(since), foreign_ok=True)
+    assert desk.twilio is not None
+    return _place_unknown(desk, desk.twilio.list_recordings(since), foreign_ok=True)
 
 
 def _place_unknown(
-    services: Services, held: list[dict[str, object]], foreign_ok: bool = False
+    desk: RecordingDesk, held: list[dict[str, object]], foreign_ok: bool = False
 ) -> int:
     done = [
         r
@@ -489,7 +489,7 @@ def _place_unknown(
     ]
     sids = [str(r["sid"]) for r in done]
     known: set[str] = set()
-    with services.db.session() as session:
+    with desk.db.session() as session:
         for i in range(0, len(sids), 500):
             chunk = sids[i : i + 500]
             known |= set(
@@ -505,7 +505,7 @@ def _place_unknown(
         kind = KIND_BY_SOURCE.get(str(rec.get("source") or ""), "recording")
         duration = str(rec.get("duration") or "")
         row_id = adopt(
-            services,
+            desk,
             sid,
             call_sid,
             kind,
@@ -513,6 +513,6 @@ def _place_unknown(
             foreign_ok=foreign_ok,
         )
         if row_id is not None:
-            enqueue_transfer(services, row_id)
+            enqueue_transfer(desk, row_id)
             placed += 1
     return placed

@@ -66,18 +66,3 @@ def _log_line(response: Response) -> Response:
         },
     )
     return response
-
-
-def _register_routes() -> None:
-    """Import every route module in this package; each registers its views on `bp`."""
-    import importlib
-    import pkgutil
-
-    import webhooks
-
-    for info in pkgutil.iter_modules(webhooks.__path__):
-        if info.name not in {"blueprint", "signature", "events"}:
-            importlib.import_module(f"webhooks.{info.name}")
-
-
-_register_routes()

@@ -26,7 +26,7 @@ def recording_status_callback() -> Response:
         # When the query lost its kind, Twilio's RecordingSource still tells a <Record> apart.
         kind = KIND_BY_SOURCE.get(request.form.get("RecordingSource", ""), "recording")
     recording_status(
-        services(),
+        services().recordings,
         RecordingEvent(
             recording_sid=recording_sid,
             call_sid=call_sid,

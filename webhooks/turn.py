@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from callgateway.calls import flow
-from callgateway.calls.conversation import TurnEvent
+from callgateway.calls import gather
+from callgateway.calls.gather import TurnEvent
 from callgateway.calls.twiml import apology_and_hangup
 from webhooks.blueprint import bp, services, twiml
 from webhooks.events import BadEvent, our_number, sid, text_field, their_number
@@ -36,4 +36,4 @@ def agent_turn() -> Response:
         cli=their_number(request.form.get("From")),
         called=our_number(request.form.get("To")),
     )
-    return twiml(flow.agent_turn(services(), event))
+    return twiml(gather.turn(services(), event))

@@ -302,13 +302,9 @@ class Tools:
         return self._done("transfer_to_person", args, {"ok": True})
 
     def record_opt_out(self, args: NoArgs | None = None) -> dict[str, Any]:
-        from consent import service as consent_service
-
         if self.caller == "anonymous":
             return self._done("record_opt_out", args, {"ok": False, "error": "anonymous_caller"})
-        consent_service.record_voice_opt_out(
-            self.services, self.clinic.id, self.caller, self.call_sid
-        )
+        self.services.consent.record_voice_opt_out(self.clinic.id, self.caller, self.call_sid)
         self.state["opted_out"] = True
         self.state["transfer"] = "opted-out-by-voice"
         return self._done("record_opt_out", args, {"ok": True})
@@ -340,9 +336,8 @@ class Tools:
     def _write(self, event: str, change: Callable[[Any], Appointment]) -> Appointment:
         """Run the change and queue its bucket copy and SMS in one transaction; then enqueue."""
         from callgateway.outbound.reminders import on_appointment_changed, sends_any
-        from consent.gate import may
 
-        sms_ok = may(self.services, self.clinic.id, self.caller, "automated_sms").allowed
+        sms_ok = self.services.gate.may(self.clinic.id, self.caller, "automated_sms").allowed
         for _attempt in range(3):
             try:
                 with self.services.db.session() as session:

@@ -249,13 +249,11 @@ def sms_body(clinic: Clinic, appointment: Appointment, event: str) -> str:
 
 
 def _send_sms(services: Services, clinic: Clinic, item: OutboxItem, now: datetime) -> str:
-    from consent.gate import may  # consent imports callgateway.wiring; keep the edge one-way
-
     appointment = _appointment(services, int(item.payload["appointment_id"]))
     if appointment is None:
         return "appointment gone"
     # Asked again at send time: a STOP that arrived since the booking wins.
-    decision = may(services, clinic.id, appointment.phone, "automated_sms", ledger_only=True)
+    decision = services.gate.may(clinic.id, appointment.phone, "automated_sms", ledger_only=True)
     if not decision.allowed:
         return f"not sent: {decision.reason}"
     if services.twilio is None:

@@ -17,7 +17,6 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway.calls import journal
 from callgateway.calls import log as call_log
 from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
@@ -67,8 +66,6 @@ def to_person(
     `reason` says why the AI stepped aside (asked-for-person, dtmf-0, opted-out, …); it is
     kept on the escalation item so staff know what the caller wanted.
     """
-    # The AI path journals the call's row and notes: apply them before reading the row.
-    journal.settle_or_log(services)
     open_now = is_open(clinic, services.clock())
     if not (clinic.escalation.numbers and open_now):
         if not open_now:
@@ -76,10 +73,10 @@ def to_person(
         voicemail(services, call, clinic, resp, why="closed" if not open_now else "unstaffed")
         return
 
-    with services.db.session() as session:
+    with call_log.session(services) as session:
         # Re-read: the caller's copy may predate the announcement webhook that started the
         # call recording. A call already recorded whole needs no second copy of this leg.
-        row = call_log.get_call(session, call.call_sid) or call
+        row = call_log.find_call(session, call.call_sid) or call
         record_leg = clinic.recording.enabled and not row.recorded
         _open_item(services, session, row, clinic, "escalation", reason)
         call_log.note(session, call.call_sid, outcome="escalated", handled_by="none")
@@ -149,7 +146,7 @@ def record_voicemail(services: Services, clinic: Clinic, resp: VoiceResponse, ac
 
 def _record(services: Services, call: Call, clinic: Clinic, resp: VoiceResponse) -> None:
     record_voicemail(services, clinic, resp, "/twilio/voice/voicemail/done")
-    with services.db.session() as session:
+    with call_log.session(services) as session:
         call_log.note(session, call.call_sid, outcome="voicemail", handled_by="voicemail")
 
 
@@ -168,7 +165,7 @@ def dial_result(services: Services, event: DialResult) -> str:
     call, clinic = found
     resp = VoiceResponse()
     if event.dial_status in ANSWERED:
-        with services.db.session() as session:
+        with call_log.session(services) as session:
             fields: dict[str, object] = {"outcome": "human", "handled_by": "human"}
             if clinic.recording.enabled:
                 fields["recorded"] = True  # the call recording or the recorded Dial leg
@@ -184,7 +181,7 @@ def dial_result(services: Services, event: DialResult) -> str:
         return str(resp)
     # canceled (the caller hung up while it rang) or anything unknown: nobody took the
     # call; the escalation item stays open so staff can ring back.
-    with services.db.session() as session:
+    with call_log.session(services) as session:
         call_log.note(session, call.call_sid, outcome="missed", handled_by="none")
     resp.hangup()
     return str(resp)
@@ -205,7 +202,7 @@ def voicemail_choice(services: Services, event: VoicemailChoice) -> str:
     call, clinic = found
     resp = VoiceResponse()
     if event.digits == "1" and call.cli != ANONYMOUS:
-        with services.db.session() as session:
+        with call_log.session(services) as session:
             _open_item(services, session, call, clinic, "callback", _why(event.why))
             call_log.note(session, call.call_sid, outcome="callback-requested", handled_by="none")
             # The callback request now carries the work the escalation item stood for.
@@ -235,7 +232,7 @@ def voicemail_done(services: Services, event: VoicemailDone) -> str:
     resp = VoiceResponse()
     if found is not None:
         call, clinic = found
-        with services.db.session() as session:
+        with call_log.session(services) as session:
             if event.recording_sid and (event.seconds or 0) > 0:
                 _close_item(services, session, call.call_sid, "escalation")
             else:
@@ -250,9 +247,7 @@ def voicemail_done(services: Services, event: VoicemailDone) -> str:
 
 
 def _call_and_clinic(services: Services, call_sid: str) -> tuple[Call, Clinic] | None:
-    journal.settle_or_log(services)
-    with services.db.session() as session:
-        call = call_log.get_call(session, call_sid)
+    call = call_log.get_call(services, call_sid)
     clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None
     if call is None or clinic is None:
         log.warning("escalation webhook for a call we do not know")

@@ -117,7 +117,7 @@ def _take_message(
     intro: str,
 ) -> bool:
     """A voicemail, when its later look-up could be booked; False (nothing added) if not."""
-    if not call_sid or not lifecycle.schedule_find(services, call_sid):
+    if not call_sid or not lifecycle.schedule_find(services.recordings, call_sid):
         return False
     say(resp, f"{intro} {VOICEMAIL_ANONYMOUS if withheld else VOICEMAIL}", clinic)
     record_voicemail(services, clinic, resp, AFTER_MESSAGE_PATH)

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway.calls import conversation, escalation, journal
+from callgateway.calls import escalation, gather, opening
 from callgateway.calls import log as call_log
+from callgateway.calls import state as live_state
 from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
 from callgateway.db.models import Call
 from callgateway.phone import mask
 from callgateway.wiring import Services
-from consent.gate import Decision, may
+from consent.gate import Decision
 from recordings import policy as recording_policy
 
 log = logging.getLogger(__name__)
@@ -61,15 +62,15 @@ def incoming_call(services: Services, event: IncomingCall) -> str:
     # Gate first. When the AI may answer, the call's row goes to the journal with the live
     # state: no database on this path. Usually one Redis call does both (a cached state).
     row = call_log.start_values(services.config, start)
-    opened = conversation.open_if_allowed(services, clinic, row)
+    opened = opening.open_if_allowed(services, clinic, row)
     decision = opened.decision
     if decision is not None and decision.allowed:
-        return conversation.opening(services, clinic)
+        return gather.opening(services, clinic)
     if decision is None:  # the long way: a cache miss, a withheld number, Redis trouble
-        decision = may(services, clinic.id, event.cli, "ai_handling", missed=opened.missed)
+        decision = services.gate.may(clinic.id, event.cli, "ai_handling", missed=opened.missed)
         row.update(_gate_fields(decision))
-        if decision.allowed and conversation.begin(services, clinic, row=row):
-            return conversation.opening(services, clinic)
+        if decision.allowed and opening.begin(services, clinic, row=row):
+            return gather.opening(services, clinic)
     with services.db.session() as session:
         call = call_log.start_call(session, services.config, start, **_gate_fields(decision))
     _answer(services, call, clinic, resp, decision, opened=False)
@@ -88,9 +89,8 @@ class StatusEvent:
 def call_status(services: Services, event: StatusEvent) -> None:
     """Complete the call-log row. Idempotent, and safe before the voice webhook arrived."""
     now = services.clock()
-    journal.settle_or_log(services)  # the journal first: the row the AI path appended must be there
-    with services.db.session() as session:
-        if call_log.get_call(session, event.call_sid) is None:
+    with call_log.session(services) as session:
+        if call_log.find_call(session, event.call_sid) is None:
             clinic = services.directory.by_number(event.called)
             call_log.start_call(
                 session,
@@ -99,21 +99,20 @@ def call_status(services: Services, event: StatusEvent) -> None:
             )
         call_log.apply_status(session, event.call_sid, event.status, now, event.duration_seconds)
     if event.status in call_log.TERMINAL:
-        conversation.forget(services, event.call_sid)  # the live state ends with the call
+        live_state.forget(services.redis, event.call_sid)  # the live state ends with the call
 
 
 def after_announcement(services: Services, call_sid: str) -> str:
     """The announcement has played: only now may recording start. Then route the call."""
-    with services.db.session() as session:
-        call = call_log.get_call(session, call_sid)
+    call = call_log.get_call(services, call_sid)
     clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None
     if call is None or clinic is None:
         return apology_and_hangup(UNKNOWN_NUMBER)
-    recorded = recording_policy.start_recording(services, call, clinic)
-    decision = may(services, clinic.id, call.cli, "ai_handling")
-    with services.db.session() as session:
+    recorded = recording_policy.start_recording(services.recordings, call, clinic)
+    decision = services.gate.may(clinic.id, call.cli, "ai_handling")
+    with call_log.session(services) as session:
         call_log.note(session, call_sid, recorded=recorded, **_gate_fields(decision))
-    opened = decision.allowed and conversation.begin(services, clinic, call=call)
+    opened = decision.allowed and opening.begin(services, clinic, call=call)
     resp = VoiceResponse()
     _answer(services, call, clinic, resp, decision, opened)
     return str(resp)
@@ -137,12 +136,7 @@ def _answer(
     """After the commit: the agent's first question, or a person. An opted-out caller (or an
     unreadable ledger, or no live state) never reaches the AI."""
     if opened:
-        conversation.open_with_question(services, clinic, resp)
+        gather.open_with_question(services, clinic, resp)
         return
     reason = decision.reason if not decision.allowed else "state-unavailable"
     escalation.to_person(services, call, clinic, resp, reason=reason)
-
-
-def agent_turn(services: Services, event: conversation.TurnEvent) -> str:
-    """One caller turn (the Gather action): gate again, then the agent; TwiML back."""
-    return conversation.turn(services, event)

@@ -27,15 +27,14 @@ import os
 import threading
 from collections.abc import Iterable
 from datetime import date, datetime
-from functools import cache
 from typing import Any
 
 import redis
-from sqlalchemy import Insert, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DataError, IntegrityError
 
+from callgateway.db.insert import insert_ignore_all
 from callgateway.db.models import Call, CallTurn, JournalMark
 from callgateway.wiring import Services
 
@@ -174,7 +173,7 @@ def _apply_batch(services: Services, end: str) -> tuple[int, str | None]:
             # before the mark is read, so two appliers never apply the same entries.
             lock = update(marks).where(marks.c.name == MARK).values(last_id=marks.c.last_id)
             if not conn.execute(lock).rowcount:  # no mark yet (a database emptied by hand)
-                conn.execute(_insert_ignore(JournalMark, conn.dialect.name, ("name",)), _START)
+                insert_ignore_all(conn, JournalMark, [_START], ("name",))
                 conn.execute(lock)
             mark = conn.execute(select(marks.c.last_id).where(marks.c.name == MARK)).scalar_one()
             if _key(mark) >= _key(end):
@@ -246,7 +245,7 @@ def _apply(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> N
             # Never written by this code; skipping it must not stall every entry after it.
             log.error("journal entry unreadable; skipped", extra={"entry": entry_id})
     if rows:
-        conn.execute(_insert_ignore(Call, conn.dialect.name, ("call_sid",)), rows)
+        insert_ignore_all(conn, Call, rows, ("call_sid",))
     table = Call.__table__
     for call_sid, values in notes:
         if values:
@@ -299,7 +298,7 @@ def _apply_turns(conn: Connection, batches: list[dict[str, Any]]) -> None:
                     "retention_until": keep,
                 }
             )
-    conn.execute(_insert_ignore(CallTurn, conn.dialect.name, ("call_sid", "seq")), rows)
+    insert_ignore_all(conn, CallTurn, rows, ("call_sid", "seq"))
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
@@ -321,13 +320,6 @@ def _checked_turns(data: dict[str, Any]) -> dict[str, Any]:
 
 def _note_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k in NOTE_FIELDS}
-
-
-@cache
-def _insert_ignore(model: type, dialect: str, keys: tuple[str, ...]) -> Insert:
-    table = model.__table__  # type: ignore[attr-defined]
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
 
 # -- stream ids ----------------------------------------------------------------------------

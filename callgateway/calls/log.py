@@ -1,17 +1,27 @@
-"""The call log: one row per CallSid, completed idempotently by status callbacks."""
+"""The call log: one row per CallSid, completed idempotently by status callbacks.
+
+The AI path writes its rows and transcript lines through the call journal (calls/journal.py)
+so that its webhooks answer without a database transaction. That is this module's business
+alone: `session()` and `get_call()` apply whatever is journaled before they read, so every
+reader sees a complete row, and nothing outside calls/ knows the journal exists.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from callgateway.calls import journal
 from callgateway.config import Clinic, Config
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Call
 from callgateway.privacy.retention import retention_until
+from callgateway.wiring import Services
 
 TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 _RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3, "answered": 3}
@@ -74,8 +84,56 @@ def start_call(session: Session, config: Config, start: CallStart, **initial: ob
     return session.scalars(select(Call).where(Call.call_sid == start.call_sid)).one()
 
 
-def get_call(session: Session, call_sid: str) -> Call | None:
+class CallLogUnavailable(RuntimeError):
+    """The call log could not be brought up to date (Redis or the database is down)."""
+
+
+@contextmanager
+def session(services: Services) -> Iterator[Session]:
+    """A unit of work on the call log, opened after every journaled write is applied.
+
+    If the journal cannot be applied now (Redis or the database down) the session still
+    opens on what is stored: callers go on with what they can read, and the drainer
+    applies the rest later.
+    """
+    journal.settle_or_log(services)
+    with services.db.session() as s:
+        yield s
+
+
+def bring_up_to_date(services: Services) -> int:
+    """Apply every journaled write now (returns how many), or raise CallLogUnavailable: for
+    readers that must see everything or do nothing (an export, an erasure, an operator
+    before a backup)."""
+    try:
+        return journal.settle(services)
+    except journal.JournalUnavailable as exc:
+        raise CallLogUnavailable(str(exc)) from None
+
+
+def get_call(services: Services, call_sid: str) -> Call | None:
+    """The call's row, complete."""
+    with session(services) as s:
+        return find_call(s, call_sid)
+
+
+def find_call(session: Session, call_sid: str) -> Call | None:
+    """The call's row within a unit of work opened by `session()` (or by a path that
+    writes rows only directly, never through the journal)."""
     return session.scalars(select(Call).where(Call.call_sid == call_sid)).one_or_none()
+
+
+def start_background_writer(services: Services) -> None:
+    """The web process applies journaled writes in the background (one thread each)."""
+    journal.start_drainer(services)
+
+
+def pending_writes(services: Services) -> int:
+    """Journaled writes not yet applied. Raises CallLogUnavailable."""
+    try:
+        return journal.pending(services)
+    except journal.JournalUnavailable as exc:
+        raise CallLogUnavailable(str(exc)) from None
 
 
 def note(session: Session, call_sid: str, **fields: object) -> None:

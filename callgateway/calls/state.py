@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -36,3 +37,10 @@ def save(client: Writer, call_sid: str, state: dict[str, Any]) -> None:
 
 def drop(client: Writer, call_sid: str) -> None:
     client.delete(key(call_sid))
+
+
+def forget(client: redis.Redis, call_sid: str) -> None:
+    """Drop the live state when the call (or its AI part) ends; if Redis is down it
+    expires by itself."""
+    with contextlib.suppress(redis.RedisError):
+        drop(client, call_sid)

@@ -9,7 +9,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callgateway.cli.common import fail, main, services
 from callgateway.phone import InvalidNumber, parse_e164
-from consent import service
 
 
 @main.group("consent")
@@ -30,7 +29,7 @@ def status(clinic_id: str, raw_phone: str) -> None:
     if svc.directory.by_id(clinic_id) is None:
         fail(f"--clinic: unknown clinic {clinic_id!r}")
     try:
-        result = service.status(svc, clinic_id, phone)
+        result = svc.consent.status(clinic_id, phone)
     except SQLAlchemyError as exc:
         fail(f"DATABASE_URL: cannot read the consent ledger: {type(exc).__name__}")
     finally:

@@ -10,7 +10,7 @@ import json
 
 import click
 
-from callgateway.calls import journal
+from callgateway.calls import log as call_log
 from callgateway.cli.common import fail, main, services
 
 
@@ -24,7 +24,8 @@ def drain() -> None:
     """Apply every pending entry; print counts as JSON; exit 1 if it cannot be applied."""
     svc = services()
     try:
-        applied = journal.settle(svc)
-    except journal.JournalUnavailable as exc:
+        applied = call_log.bring_up_to_date(svc)
+        pending = call_log.pending_writes(svc)
+    except call_log.CallLogUnavailable as exc:
         fail(f"journal not applied ({exc}); entries stay queued and are applied later")
-    click.echo(json.dumps({"applied": applied, "pending": journal.pending(svc)}))
+    click.echo(json.dumps({"applied": applied, "pending": pending}))

@@ -35,7 +35,7 @@ def retry(clinic_id: str | None, sids: tuple[str, ...]) -> None:
     if clinic_id is not None and svc.directory.by_id(clinic_id) is None:
         fail(f"--clinic: unknown clinic {clinic_id!r}")
     reset, queued = lifecycle.retry_failed(
-        svc,
+        svc.recordings,
         actor("recordings retry"),
         clinic_id=clinic_id,
         recording_sids=list(sids) or None,
@@ -61,7 +61,7 @@ def reconcile(days: int) -> None:
     if svc.twilio is None:
         fail("no Twilio account configured")
     try:
-        placed = lifecycle.reconcile(svc, svc.clock() - timedelta(days=days))
+        placed = lifecycle.reconcile(svc.recordings, svc.clock() - timedelta(days=days))
     except TwilioError as exc:
         fail(f"Twilio's recordings could not be listed ({exc})")
     click.echo(json.dumps({"placed": placed}))

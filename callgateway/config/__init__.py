@@ -21,9 +21,9 @@ from pydantic import (
     model_validator,
 )
 
+from callgateway.config.hours import DAYS, parse_opening_hours, parse_quiet_hours
 from callgateway.phone import InvalidNumber, parse_e164
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CATEGORIES = (
     "call-metadata",
     "transcript",
@@ -74,28 +74,6 @@ def _e164(value: str) -> str:
 
 
 E164 = Annotated[str, AfterValidator(_e164)]
-
-_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
-
-
-def parse_ranges(spec: str) -> list[tuple[time, time]]:
-    """`"08:00-12:00, 13:00-18:00"` -> [(08:00, 12:00), (13:00, 18:00)]."""
-    ranges: list[tuple[time, time]] = []
-    for part in spec.split(","):
-        m = _RANGE.match(part.strip())
-        if not m:
-            raise ValueError(f"expected HH:MM-HH:MM, got {part.strip()!r}")
-        h1, m1, h2, m2 = (int(g) for g in m.groups())
-        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
-            raise ValueError(f"no such time in {part.strip()!r}")
-        start = time(h1, m1)
-        end = time(23, 59, 59) if h2 == 24 else time(h2, m2)
-        if end <= start:
-            raise ValueError(f"closes before it opens: {part.strip()!r}")
-        if ranges and start < ranges[-1][1]:
-            raise ValueError(f"overlaps the previous range: {part.strip()!r}")
-        ranges.append((start, end))
-    return ranges
 
 
 class Strict(BaseModel):
@@ -196,7 +174,6 @@ class Sms(Strict):
 
 
 HoursBefore = Annotated[int, Field(ge=1, le=24 * 30)]
-_QUIET = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
 class Reminders(Strict):
@@ -207,8 +184,10 @@ class Reminders(Strict):
     @field_validator("quiet_hours")
     @classmethod
     def _quiet(cls, value: str | None) -> str | None:
-        if value and (not _QUIET.match(value) or value[:5] == value[6:]):
-            raise ValueError(f"expected HH:MM-HH:MM (may wrap midnight), got {value!r}")
+        try:
+            parse_quiet_hours(value)
+        except ValueError:
+            raise ValueError(f"expected HH:MM-HH:MM (may wrap midnight), got {value!r}") from None
         return value
 
 
@@ -268,7 +247,7 @@ class Clinic(Strict):
             if day not in DAYS:
                 raise ValueError(f"unknown day {day!r} (use {', '.join(DAYS)})")
             try:
-                parse_ranges(str(spec))
+                parse_opening_hours(str(spec))
             except ValueError as exc:
                 raise ValueError(f"{day}: {exc}") from None
         return value
@@ -296,7 +275,7 @@ class Clinic(Strict):
     def opening_hours(self, day_index: int) -> list[tuple[time, time]]:
         """Opening ranges for a weekday (0 = Monday); empty when closed."""
         spec = self.hours.get(DAYS[day_index])
-        return parse_ranges(spec) if spec else []
+        return parse_opening_hours(spec) if spec else []
 
     def appointment_type(self, type_id: str) -> AppointmentType | None:
         return next((t for t in self.appointment_types if t.id == type_id), None)

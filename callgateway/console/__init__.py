@@ -3,21 +3,15 @@
 `init_app(app)` wires what the console needs app-wide (login manager, CSRF protection) and
 registers the blueprint. The Twilio webhooks are a separate app (`callgateway.app`), so
 neither CSRF nor the login session ever touches them: their signature is their proof.
-Pages live in small modules, one per area, each adding views to `bp`.
+Pages live in small modules, one per area, each adding views to `bp` (`blueprint.py`) and
+reading through `queries/`, one module of small query functions per page.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Flask
 
-bp = Blueprint(
-    "console",
-    __name__,
-    url_prefix="/console",
-    template_folder="templates",
-    static_folder="static",
-    static_url_path="/static",
-)
+from callgateway.console.blueprint import bp
 
 
 def init_app(app: Flask) -> None:

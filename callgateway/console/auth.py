@@ -18,8 +18,9 @@ from flask import Flask, Response, flash, redirect, render_template, request, se
 from flask_login import LoginManager, login_required, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from callgateway.console import bp, users
+from callgateway.console import users
 from callgateway.console.access import ConsoleUser, me, services
+from callgateway.console.blueprint import bp
 from callgateway.db.models import StaffUser
 
 log = logging.getLogger(__name__)

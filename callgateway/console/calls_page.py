@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from flask import render_template, request
 from flask_login import login_required
-from sqlalchemy import select
 
-from callgateway.console import bp
-from callgateway.console.access import chosen_clinics
-from callgateway.console.paging import newest_first
-from callgateway.db.models import Call
+from callgateway.console.access import chosen_clinics, services
+from callgateway.console.blueprint import bp
+from callgateway.console.queries import calls as queries
 
 PAGE = 50
 HANDLERS = ("ai", "human", "voicemail", "none")
@@ -20,15 +18,14 @@ HANDLERS = ("ai", "human", "voicemail", "none")
 def calls() -> str:
     clinics = chosen_clinics(request.args.get("clinic"))
     handled = request.args.get("handled", "")
+    handled = handled if handled in HANDLERS else ""
     before = request.args.get("before", type=int)
-    stmt = select(Call).where(Call.clinic_id.in_([c.id for c in clinics]))
-    if handled in HANDLERS:
-        stmt = stmt.where(Call.handled_by == handled)
-    rows, older = newest_first(stmt, Call.id, before, PAGE)
+    with services().db.session() as db:
+        rows, older = queries.calls(db, [c.id for c in clinics], handled or None, before, PAGE)
     return render_template(
         "console/calls.html",
         rows=rows,
         older=older,
         clinic_filter=request.args.get("clinic", ""),
-        handled=handled if handled in HANDLERS else "",
+        handled=handled,
     )

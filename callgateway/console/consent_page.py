@@ -13,10 +13,7 @@ import secrets
 
 from flask import flash, render_template, request
 from flask_login import login_required
-from sqlalchemy import exists, select
-from sqlalchemy.orm import aliased
 
-from callgateway.console import bp
 from callgateway.console.access import (
     chosen_clinics,
     me,
@@ -24,47 +21,14 @@ from callgateway.console.access import (
     services,
     visible_ids,
 )
-from callgateway.console.paging import newest_first
-from callgateway.db.models import ConsentEvent
+from callgateway.console.blueprint import bp
+from callgateway.console.queries import consent as queries
 from callgateway.phone import InvalidNumber, parse_e164
 from consent import ledger
 from consent import service as consent
 
 _REQUEST_ID = re.compile(r"^[0-9a-f]{16,32}$")
 PAGE = 50  # numbers per page of the state list
-
-
-def _recent() -> list[ConsentEvent]:
-    with services().db.session() as db:
-        return list(
-            db.scalars(
-                select(ConsentEvent)
-                .where(ConsentEvent.clinic_id.in_(visible_ids()))
-                .order_by(ConsentEvent.id.desc())
-                .limit(20)
-            )
-        )
-
-
-def _numbers(clinic_ids: list[str], before: int | None) -> tuple[list[ConsentEvent], int | None]:
-    """One page of numbers with their newest event (that event's state is the number's
-    state), newest change first, and the cursor for the next page.
-
-    Not `ledger.latest_per_number`: that loads every number of one clinic, and this list
-    is paged across clinics. "No newer event for the number" lets the database walk ids
-    downwards and stop after a page, each check one lookup on the (clinic_id, phone, id)
-    index.
-    """
-    newer = aliased(ConsentEvent)
-    stmt = select(ConsentEvent).where(
-        ConsentEvent.clinic_id.in_(clinic_ids),
-        ~exists().where(
-            newer.clinic_id == ConsentEvent.clinic_id,
-            newer.phone == ConsentEvent.phone,
-            newer.id > ConsentEvent.id,
-        ),
-    )
-    return newest_first(stmt, ConsentEvent.id, before, PAGE)
 
 
 def _page(
@@ -74,13 +38,16 @@ def _page(
     numbers_clinic: str = "",
     before: int | None = None,
 ) -> str:
-    numbers, older = _numbers([c.id for c in chosen_clinics(numbers_clinic)], before)
+    clinic_ids = [c.id for c in chosen_clinics(numbers_clinic)]
+    with services().db.session() as db:
+        numbers, older = queries.numbers(db, clinic_ids, before, PAGE)
+        recent = queries.recent_events(db, visible_ids())
     return render_template(
         "console/consent.html",
         status=status,
         clinic_id=clinic_id,
         phone=phone,
-        recent=_recent(),
+        recent=recent,
         numbers=numbers,
         older=older,
         clinic_filter=numbers_clinic,
@@ -125,7 +92,7 @@ def consent_lookup() -> tuple[str, int] | str:
             clinic_id=clinic_id,
             phone=phone,
         )
-    return _page(consent.status(svc, clinic_id, phone), clinic_id, phone)
+    return _page(svc.consent.status(clinic_id, phone), clinic_id, phone)
 
 
 @bp.post("/consent/record")
@@ -138,8 +105,7 @@ def consent_record() -> tuple[str, int] | str:
         return _page(clinic_id=request.form.get("clinic", "")), 400
     clinic_id, phone = found
     svc = services()
-    new = consent.record_staff_event(
-        svc,
+    new = svc.consent.record_staff_event(
         clinic_id,
         phone,
         state,
@@ -151,4 +117,4 @@ def consent_record() -> tuple[str, int] | str:
         flash(f"Recorded: this number is now {words} at this clinic.", "info")
     else:
         flash("Already recorded (the form was sent twice).", "info")
-    return _page(consent.status(svc, clinic_id, phone), clinic_id, phone)
+    return _page(svc.consent.status(clinic_id, phone), clinic_id, phone)

@@ -15,14 +15,13 @@ from zoneinfo import ZoneInfo
 
 from flask import render_template, request
 from flask_login import login_required
-from sqlalchemy import select
 
 from callgateway.config import Clinic
-from callgateway.console import bp
 from callgateway.console.access import chosen_clinics, services
+from callgateway.console.blueprint import bp
 from callgateway.console.charts import Series, bar_chart
 from callgateway.console.filters import NONE
-from callgateway.db.models import Appointment, Call, ConsentEvent, WorkItem
+from callgateway.console.queries import dashboard as queries
 
 PERIODS = (7, 14, 30, 90)
 # handled_by -> the manager's words, in the order the stacked bars are drawn.
@@ -77,6 +76,117 @@ def _table(days: list[date], series: list[Series]) -> tuple[list[tuple[str, list
     return rows, totals
 
 
+Tiles = list[tuple[str, str]]  # the figures above the charts: (label, value)
+
+
+def _calls_figure(
+    days: list[date], zone: tzinfo, scope: str, calls: list[tuple[datetime, str | None]]
+) -> tuple[Figure, Tiles]:
+    zeros = [0] * len(days)
+    by_outcome = _per_day(
+        days, zone, [(at, who if who in dict(OUTCOMES) else "none") for at, who in calls]
+    )
+    series = [Series(k, label, by_outcome.get(k, zeros)) for k, label in OUTCOMES]
+    mix = Counter({label: sum(s.values) for s, (_, label) in zip(series, OUTCOMES, strict=True)})
+    total = sum(mix.values())
+    rows, totals = _table(days, series)
+    figure = Figure(
+        bar_chart(
+            "chart-calls",
+            f"Calls per day by outcome, {scope}",
+            f"{total} calls in {len(days)} days: "
+            + ", ".join(f"{label} {count}" for label, count in mix.items())
+            + ".",
+            days,
+            series,
+        ),
+        [label for _, label in OUTCOMES],
+        rows,
+        totals,
+    )
+    ai_share = f"{100 * mix['AI-handled'] / total:.0f}%" if total else NONE
+    return figure, [("Calls", str(total)), ("Handled by the AI", ai_share)]
+
+
+def _bookings_figure(
+    days: list[date], zone: tzinfo, scope: str, bookings: list[datetime]
+) -> tuple[Figure, Tiles]:
+    booked = _per_day(days, zone, [(at, "ai") for at in bookings]).get("ai", [0] * len(days))
+    series = [Series("booked", "Booked by the AI", booked)]
+    rows, totals = _table(days, series)
+    figure = Figure(
+        bar_chart(
+            "chart-bookings",
+            f"Appointments booked by the AI per day, {scope}",
+            f"{sum(booked)} appointments booked by the AI in {len(days)} days.",
+            days,
+            series,
+        ),
+        ["Booked by the AI"],
+        rows,
+        totals,
+    )
+    return figure, [("Booked by the AI", str(sum(booked)))]
+
+
+def _answer_figure(
+    days: list[date], zone: tzinfo, scope: str, escalations: list[tuple[datetime, str | None]]
+) -> tuple[Figure, Tiles]:
+    zeros = [0] * len(days)
+    esc = _per_day(days, zone, [(at, "all") for at, _ in escalations]).get("all", zeros)
+    answered = _per_day(days, zone, [(at, "yes") for at, who in escalations if who == "human"]).get(
+        "yes", zeros
+    )
+    rate = [None if esc[i] == 0 else 100 * answered[i] / esc[i] for i in range(len(days))]
+    total_esc, total_answered = sum(esc), sum(answered)
+    rate_rows = [
+        (
+            f"{d:%a %d %b}",
+            [str(answered[i]), str(esc[i]), NONE if rate[i] is None else f"{rate[i]:.0f}%"],
+        )
+        for i, d in enumerate(days)
+    ]
+    overall = f"{100 * total_answered / total_esc:.0f}%" if total_esc else NONE
+    figure = Figure(
+        bar_chart(
+            "chart-answer",
+            f"Share of calls put through to a person that were answered, {scope}",
+            f"{total_answered} of {total_esc} put-through calls answered ({overall}).",
+            days,
+            [Series("rate", "Answered", rate)],
+            unit="%",
+            fixed_max=100,
+        ),
+        ["Answered", "Put through", "Answer rate"],
+        rate_rows,
+        [str(total_answered), str(total_esc), overall],
+    )
+    return figure, [("Put-through calls answered", overall)]
+
+
+def _opt_outs_figure(
+    days: list[date], zone: tzinfo, scope: str, opt_outs: list[tuple[datetime, str]]
+) -> tuple[Figure, Tiles]:
+    zeros = [0] * len(days)
+    by_channel = _per_day(days, zone, [(at, ch) for at, ch in opt_outs])
+    series = [Series(k, label, by_channel.get(k, zeros)) for k, label in CHANNELS]
+    total = sum(sum(s.values) for s in series)
+    rows, totals = _table(days, series)
+    figure = Figure(
+        bar_chart(
+            "chart-optouts",
+            f"Opt-outs per day, {scope}",
+            f"{total} opt-outs in {len(days)} days.",
+            days,
+            series,
+        ),
+        [label for _, label in CHANNELS],
+        rows,
+        totals,
+    )
+    return figure, [("Opt-outs", str(total))]
+
+
 @bp.get("/dashboard")
 @login_required
 def dashboard() -> str:
@@ -88,150 +198,22 @@ def dashboard() -> str:
     days = _days(zone, svc.clock(), period)
     since = datetime.combine(days[0], time.min, zone)
     ids = [c.id for c in clinics]
-
-    with svc.db.session() as db:
-        calls = list(
-            db.execute(
-                select(Call.started_at, Call.handled_by).where(
-                    Call.clinic_id.in_(ids), Call.direction == "inbound", Call.started_at >= since
-                )
-            )
-        )
-        bookings = list(
-            db.scalars(
-                select(Appointment.created_at).where(
-                    Appointment.clinic_id.in_(ids),
-                    Appointment.source == "ai",
-                    Appointment.created_at >= since,
-                )
-            )
-        )
-        escalations = list(
-            db.execute(
-                select(WorkItem.created_at, Call.handled_by)
-                .outerjoin(Call, Call.call_sid == WorkItem.call_sid)
-                .where(
-                    WorkItem.clinic_id.in_(ids),
-                    WorkItem.kind == "escalation",
-                    WorkItem.created_at >= since,
-                )
-            )
-        )
-        opt_outs = list(
-            db.execute(
-                select(ConsentEvent.created_at, ConsentEvent.channel).where(
-                    ConsentEvent.clinic_id.in_(ids),
-                    ConsentEvent.state == "opted_out",
-                    ConsentEvent.created_at >= since,
-                )
-            )
-        )
-
-    n = len(days)
-    zeros = [0] * n
     scope = clinics[0].name if len(clinics) == 1 else f"{len(clinics)} clinics"
-
-    by_outcome = _per_day(
-        days, zone, [(at, who if who in dict(OUTCOMES) else "none") for at, who in calls]
-    )
-    call_series = [Series(k, label, by_outcome.get(k, zeros)) for k, label in OUTCOMES]
-    mix = Counter(
-        {label: sum(s.values) for s, (_, label) in zip(call_series, OUTCOMES, strict=True)}
-    )
-    call_total = sum(mix.values())
-
-    booked = _per_day(days, zone, [(at, "ai") for at in bookings]).get("ai", zeros)
-    booking_series = [Series("booked", "Booked by the AI", booked)]
-
-    esc = _per_day(days, zone, [(at, "all") for at, _ in escalations]).get("all", zeros)
-    answered = _per_day(days, zone, [(at, "yes") for at, who in escalations if who == "human"]).get(
-        "yes", zeros
-    )
-    rate = [None if esc[i] == 0 else 100 * answered[i] / esc[i] for i in range(n)]
-    rate_series = [Series("rate", "Answered", rate)]
-    total_esc, total_answered = sum(esc), sum(answered)
-
-    by_channel = _per_day(days, zone, [(at, ch) for at, ch in opt_outs])
-    opt_series = [Series(k, label, by_channel.get(k, zeros)) for k, label in CHANNELS]
-
-    figures: dict[str, Figure] = {}
-    rows, totals = _table(days, call_series)
-    figures["calls"] = Figure(
-        bar_chart(
-            "chart-calls",
-            f"Calls per day by outcome, {scope}",
-            f"{call_total} calls in {n} days: "
-            + ", ".join(f"{label} {count}" for label, count in mix.items())
-            + ".",
-            days,
-            call_series,
-        ),
-        [label for _, label in OUTCOMES],
-        rows,
-        totals,
-    )
-    rows, totals = _table(days, booking_series)
-    figures["bookings"] = Figure(
-        bar_chart(
-            "chart-bookings",
-            f"Appointments booked by the AI per day, {scope}",
-            f"{sum(booked)} appointments booked by the AI in {n} days.",
-            days,
-            booking_series,
-        ),
-        ["Booked by the AI"],
-        rows,
-        totals,
-    )
-    rate_rows = [
-        (
-            f"{d:%a %d %b}",
-            [str(answered[i]), str(esc[i]), NONE if rate[i] is None else f"{rate[i]:.0f}%"],
-        )
-        for i, d in enumerate(days)
-    ]
-    overall = f"{100 * total_answered / total_esc:.0f}%" if total_esc else NONE
-    figures["answer"] = Figure(
-        bar_chart(
-            "chart-answer",
-            f"Share of calls put through to a person that were answered, {scope}",
-            f"{total_answered} of {total_esc} put-through calls answered ({overall}).",
-            days,
-            rate_series,
-            unit="%",
-            fixed_max=100,
-        ),
-        ["Answered", "Put through", "Answer rate"],
-        rate_rows,
-        [str(total_answered), str(total_esc), overall],
-    )
-    rows, totals = _table(days, opt_series)
-    figures["optouts"] = Figure(
-        bar_chart(
-            "chart-optouts",
-            f"Opt-outs per day, {scope}",
-            f"{sum(sum(s.values) for s in opt_series)} opt-outs in {n} days.",
-            days,
-            opt_series,
-        ),
-        [label for _, label in CHANNELS],
-        rows,
-        totals,
-    )
-    tiles = [
-        ("Calls", str(call_total)),
-        (
-            "Handled by the AI",
-            f"{100 * mix['AI-handled'] / call_total:.0f}%" if call_total else NONE,
-        ),
-        ("Booked by the AI", str(sum(booked))),
-        ("Put-through calls answered", overall),
-        ("Opt-outs", str(sum(sum(s.values) for s in opt_series))),
-    ]
+    with svc.db.session() as db:
+        calls = queries.inbound_calls(db, ids, since)
+        bookings = queries.ai_bookings(db, ids, since)
+        escalations = queries.escalations(db, ids, since)
+        opt_outs = queries.opt_outs(db, ids, since)
+    built = {
+        "calls": _calls_figure(days, zone, scope, calls),
+        "bookings": _bookings_figure(days, zone, scope, bookings),
+        "answer": _answer_figure(days, zone, scope, escalations),
+        "optouts": _opt_outs_figure(days, zone, scope, opt_outs),
+    }
     return render_template(
         "console/dashboard.html",
-        figures=figures,
-        tiles=tiles,
+        figures={key: figure for key, (figure, _) in built.items()},
+        tiles=[tile for _, tiles in built.values() for tile in tiles],
         period=period,
         periods=PERIODS,
         clinic_filter=request.args.get("clinic", ""),

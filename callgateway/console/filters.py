@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from flask import Flask, current_app
 
+from callgateway.console.access import visible_clinics
 from callgateway.phone import mask
 
 NONE = "\N{EN DASH}"  # shown where there is no value
@@ -89,8 +90,6 @@ def clinic_name(clinic_id: str | None) -> str:
 
 
 def register(app: Flask) -> None:
-    from callgateway.console.access import visible_clinics
-
     app.jinja_env.globals["visible_clinics"] = visible_clinics
     app.jinja_env.filters.update(
         iso_local=iso_local,

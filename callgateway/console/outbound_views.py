@@ -11,21 +11,22 @@ from datetime import date, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from callgateway.console import bp
+from callgateway.config.hours import DAYS
 from callgateway.console.access import (
     chosen_clinics,
     me,
     require_clinic,
     services,
 )
-from callgateway.db.models import Appointment
-from callgateway.db.models_outbound import CheckinSchedule, Reminder
+from callgateway.console.blueprint import bp
+from callgateway.console.queries import outbound as queries
+from callgateway.db.models_outbound import CheckinSchedule
 from callgateway.outbound import checkins, summary
 
-LIMIT = 200
+LIMIT = 200  # upcoming reminders shown
+RECENT = 50  # reminders sent, skipped or cancelled shown
 
 
 @bp.get("/outbound/reminders")
@@ -33,21 +34,9 @@ LIMIT = 200
 def outbound_reminders() -> str:
     clinics = chosen_clinics(request.args.get("clinic") or None)
     ids = [c.id for c in clinics]
-    svc = services()
-    base = (
-        select(Reminder, Appointment.phone)
-        .join(Appointment, Appointment.id == Reminder.appointment_id)
-        .where(Reminder.clinic_id.in_(ids))
-    )
-    with svc.db.session() as db:
-        upcoming = db.execute(
-            base.where(Reminder.status == "scheduled").order_by(Reminder.due_at).limit(LIMIT)
-        ).all()
-        recent = db.execute(
-            base.where(Reminder.status != "scheduled")
-            .order_by(Reminder.updated_at.desc())
-            .limit(50)
-        ).all()
+    with services().db.session() as db:
+        upcoming = queries.upcoming_reminders(db, ids, LIMIT)
+        recent = queries.recent_reminders(db, ids, RECENT)
     return render_template(
         "outbound/reminders.html",
         upcoming=upcoming,
@@ -64,7 +53,7 @@ def _schedules_page(clinic_id: str = "", form: dict[str, str] | None = None) -> 
         schedules=rows,
         clinic_id=clinic_id,
         form=form or {},
-        days=checkins.parse_days("daily"),
+        days=list(DAYS),
     )
 
 
@@ -114,7 +103,7 @@ def outbound_checkins_add() -> tuple[str, int] | Response:
         flash(f"Not saved: {exc}", "error")
         return _schedules_page(clinic.id, form), 400
     with services().db.session() as db:
-        phone = db.get(CheckinSchedule, schedule_id).phone  # type: ignore[union-attr]
+        phone = queries.schedule(db, schedule_id).phone  # type: ignore[union-attr]
     _audit("console.checkins.add", clinic.id, phone, schedule_id)
     flash("Check-in schedule added.", "info")
     return redirect(url_for("console.outbound_checkins", clinic=clinic.id), code=303)
@@ -122,7 +111,7 @@ def outbound_checkins_add() -> tuple[str, int] | Response:
 
 def _owned(schedule_id: int) -> CheckinSchedule:
     with services().db.session() as db:
-        row = db.get(CheckinSchedule, schedule_id)
+        row = queries.schedule(db, schedule_id)
     require_clinic(row.clinic_id if row else None)
     assert row is not None
     return row

@@ -7,14 +7,16 @@ from urllib.parse import urlsplit
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import select, update
 
-from callgateway.console import bp
 from callgateway.console.access import me, require_clinic, services, visible_ids
-from callgateway.db.models import StaffUser, WorkItem
+from callgateway.console.blueprint import bp
+from callgateway.console.queries import work as queries
+from callgateway.db.models import WorkItem
 
 LIVE_KINDS = ("escalation", "callback")
+LIVE_STATUSES = ("open", "claimed")
 POLL_SECONDS = 5
+DONE_SHOWN = timedelta(hours=24)  # finished items stay listed this long
 
 
 @bp.get("/")
@@ -25,42 +27,24 @@ def index() -> Response:
     return redirect(url_for(target))
 
 
-def _items(statuses: tuple[str, ...], kinds: tuple[str, ...], since_hours: int | None = None):  # type: ignore[no-untyped-def]
-    svc = services()
-    stmt = (
-        select(WorkItem, StaffUser.email)
-        .outerjoin(StaffUser, StaffUser.id == WorkItem.claimed_by)
-        .where(
-            WorkItem.clinic_id.in_(visible_ids()),
-            WorkItem.kind.in_(kinds),
-            WorkItem.status.in_(statuses),
-        )
-    )
-    if since_hours is not None:
-        stmt = stmt.where(WorkItem.updated_at >= svc.clock() - timedelta(hours=since_hours))
-        stmt = stmt.order_by(WorkItem.updated_at.desc()).limit(20)
-    else:
-        stmt = stmt.order_by(WorkItem.created_at.asc())
-    with svc.db.session() as db:
-        return [(item, email) for item, email in db.execute(stmt)]
-
-
 @bp.get("/queue")
 @login_required
 def queue() -> str:
-    return render_template(
-        "console/queue.html",
-        live=_items(("open", "claimed"), LIVE_KINDS),
-        done=_items(("done",), LIVE_KINDS, since_hours=24),
-        poll_seconds=POLL_SECONDS,
-    )
+    svc = services()
+    ids = visible_ids()
+    with svc.db.session() as db:
+        live = queries.items(db, ids, LIVE_STATUSES, LIVE_KINDS)
+        done = queries.recent_items(db, ids, ("done",), LIVE_KINDS, since=svc.clock() - DONE_SHOWN)
+    return render_template("console/queue.html", live=live, done=done, poll_seconds=POLL_SECONDS)
 
 
 @bp.get("/queue/rows")
 @login_required
 def queue_rows() -> Response:
     """The queue's rows alone, for the page's poller: new work shows without a reload."""
-    live = _items(("open", "claimed"), LIVE_KINDS)
+    ids = visible_ids()
+    with services().db.session() as db:
+        live = queries.items(db, ids, LIVE_STATUSES, LIVE_KINDS)
     body = render_template("console/_queue_rows.html", live=live, back=url_for("console.queue"))
     response = Response(body, mimetype="text/html")
     response.headers["X-Open-Count"] = str(sum(1 for item, _ in live if item.status == "open"))
@@ -77,7 +61,7 @@ def _back(default: str) -> str:
 
 def _load(item_id: int) -> WorkItem:
     with services().db.session() as db:
-        item = db.get(WorkItem, item_id)
+        item = queries.item(db, item_id)
     if item is None:
         abort(404)
     require_clinic(item.clinic_id)
@@ -91,11 +75,7 @@ def claim(item_id: int) -> Response:
     svc = services()
     with svc.db.session() as db:
         # Guarded: of two people pressing Claim at once, exactly one gets it.
-        won = db.execute(
-            update(WorkItem)
-            .where(WorkItem.id == item_id, WorkItem.status == "open")
-            .values(status="claimed", claimed_by=me().id, updated_at=svc.clock())
-        ).rowcount
+        won = queries.claim(db, item_id, me().id, svc.clock())
     if won:
         flash("Claimed: it is yours now.", "info")
     else:
@@ -109,15 +89,7 @@ def release(item_id: int) -> Response:
     _load(item_id)
     svc = services()
     with svc.db.session() as db:
-        released = db.execute(
-            update(WorkItem)
-            .where(
-                WorkItem.id == item_id,
-                WorkItem.status == "claimed",
-                WorkItem.claimed_by == me().id,
-            )
-            .values(status="open", claimed_by=None, updated_at=svc.clock())
-        ).rowcount
+        released = queries.release(db, item_id, me().id, svc.clock())
     flash(
         "Released back to the queue." if released else "Only your own claim can be released.",
         "info" if released else "error",
@@ -131,14 +103,6 @@ def done(item_id: int) -> Response:
     item = _load(item_id)
     svc = services()
     with svc.db.session() as db:
-        finished = db.execute(
-            update(WorkItem)
-            .where(WorkItem.id == item_id, WorkItem.status.in_(("open", "claimed")))
-            .values(
-                status="done",
-                claimed_by=item.claimed_by or me().id,
-                updated_at=svc.clock(),
-            )
-        ).rowcount
+        finished = queries.finish(db, item_id, item.claimed_by or me().id, svc.clock())
     flash("Marked as done." if finished else "This one was already done.", "info")
     return redirect(_back(url_for("console.queue")), code=303)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import abort, render_template
 from flask_login import login_required
 
-from callgateway.console import bp
 from callgateway.console.access import me, require_clinic, services
+from callgateway.console.blueprint import bp
 from callgateway.db.models import Call, ConsentEvent, Message, Recording, WorkItem
 
 # What may be revealed: the model and the column holding the number.

@@ -7,11 +7,10 @@ from urllib.parse import urlsplit
 from flask import Response, g, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import func, select
 
-from callgateway.console import bp
 from callgateway.console.access import services, visible_ids
-from callgateway.db.models import WorkItem
+from callgateway.console.blueprint import bp
+from callgateway.console.queries import work
 
 
 def media_origin(url: str) -> None:
@@ -70,9 +69,4 @@ def _nav() -> dict[str, object]:
     if request.blueprint != "console" or not current_user.is_authenticated:
         return {}
     with services().db.session() as db:
-        count = db.scalar(
-            select(func.count())
-            .select_from(WorkItem)
-            .where(WorkItem.clinic_id.in_(visible_ids()), WorkItem.status == "open")
-        )
-    return {"open_count": count or 0}
+        return {"open_count": work.open_count(db, visible_ids())}

@@ -11,14 +11,13 @@ import logging
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import and_, select
 from werkzeug.wrappers import Response
 
 from callgateway.adapters.storage import RegionViolation
-from callgateway.console import bp
 from callgateway.console.access import chosen_clinics, me, require_clinic, services
+from callgateway.console.blueprint import bp
+from callgateway.console.queries import voicemails as queries
 from callgateway.console.security import media_origin
-from callgateway.db.models import Recording, StaffUser, WorkItem
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +33,8 @@ STORED = "stored"
 def voicemails() -> str:
     clinics = chosen_clinics(request.args.get("clinic"))
     show = request.args.get("show", "todo")
-    stmt = (
-        select(Recording, WorkItem, StaffUser.email)
-        .outerjoin(
-            WorkItem,
-            and_(WorkItem.call_sid == Recording.call_sid, WorkItem.kind == "voicemail"),
-        )
-        .outerjoin(StaffUser, StaffUser.id == WorkItem.claimed_by)
-        .where(Recording.kind == "voicemail", Recording.clinic_id.in_([c.id for c in clinics]))
-    )
-    if show == "todo":
-        stmt = stmt.where((WorkItem.id.is_(None)) | (WorkItem.status != "done"))
-    stmt = stmt.order_by(Recording.created_at.desc()).limit(PAGE)
     with services().db.session() as db:
-        rows = list(db.execute(stmt))
+        rows = queries.voicemails(db, [c.id for c in clinics], show == "todo", PAGE)
     return render_template(
         "console/voicemails.html",
         stored=STORED,
@@ -62,8 +49,8 @@ def voicemails() -> str:
 def play(recording_id: int) -> Response | str:
     svc = services()
     with svc.db.session() as db:
-        recording = db.get(Recording, recording_id)
-        if recording is None or recording.kind != "voicemail":
+        recording = queries.voicemail(db, recording_id)
+        if recording is None:
             abort(404)
         clinic = require_clinic(recording.clinic_id)
         if recording.status != STORED or not recording.key:
@@ -86,11 +73,7 @@ def play(recording_id: int) -> Response | str:
             phone=recording.phone if recording.phone != "anonymous" else None,
             detail={"recording_sid": recording.recording_sid, "region": recording.region},
         )
-        item = db.scalars(
-            select(WorkItem).where(
-                WorkItem.call_sid == recording.call_sid, WorkItem.kind == "voicemail"
-            )
-        ).one_or_none()
+        item = queries.work_item(db, recording.call_sid)
     media_origin(link)
     return render_template(
         "console/voicemail_play.html",

@@ -291,6 +291,3 @@ class OutboxItem(Retained, Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
-
-
-from callgateway.db import models_outbound  # noqa: E402, F401  (outbound tables)

@@ -1,4 +1,4 @@
-"""RQ job entry points. Each takes ids (never objects) and wires its own Services.
+"""The daily job: the retention sweep and recordings' catch-up, and its booking.
 
 The daily retention sweep runs on rq's own scheduler (`rq worker --with-scheduler`, as in
 the Procfile): `schedule_daily_sweep` puts the next run on the ScheduledJobRegistry under a
@@ -8,8 +8,6 @@ per-day job id, so registering twice is harmless, and each run books the next on
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 
 from rq import Queue, get_current_job
@@ -17,8 +15,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, Retry
 
 from callgateway.adapters.twilio_rest import TwilioError
-from callgateway.wiring import Services, bootstrap
+from callgateway.jobs.context import wired
 from recordings import lifecycle
+from recordings.desk import RecordingDesk
 
 log = logging.getLogger(__name__)
 
@@ -26,51 +25,13 @@ SWEEP_AT = time(3, 0)  # UTC: the quiet hours of most of our regions' clinics
 SWEEP_JOB = "callgateway.jobs.daily.retention_sweep"
 
 
-@contextmanager
-def wired() -> Iterator[Services]:
-    services = bootstrap()
-    try:
-        yield services
-    finally:
-        services.db.dispose()
-        services.redis.close()
-
-
-def _final_attempt() -> bool:
-    """True when RQ will not retry this job again (or it runs outside RQ)."""
-    job = get_current_job()
-    return job is None or not job.retries_left
-
-
-def transfer_recording(recording_id: int) -> str:
-    with wired() as services:
-        return lifecycle.transfer(services, recording_id, final_attempt=_final_attempt())
-
-
-def adopt_recording(
-    recording_sid: str, call_sid: str, kind: str, duration_seconds: int | None
-) -> str:
-    with wired() as services:
-        row_id = lifecycle.adopt(services, recording_sid, call_sid, kind, duration_seconds)
-        if row_id is None:
-            return "unplaced"
-        lifecycle.enqueue_transfer(services, row_id)
-        return "queued"
-
-
-def find_call_recordings(call_sid: str) -> str:
-    """A call answered while the database was down: place what Twilio recorded of it."""
-    with wired() as services:
-        return f"{lifecycle.find_call_recordings(services, call_sid)} placed"
-
-
-def _reconcile(services: Services, now: datetime) -> None:
+def _reconcile(desk: RecordingDesk, now: datetime) -> None:
     """Twilio down or refusing is logged, not raised: the sweep's work is done, and
     tomorrow's run looks over the same window again."""
-    if services.twilio is None:
+    if desk.twilio is None:
         return
     try:
-        placed = lifecycle.reconcile(services, now - lifecycle.RECONCILE_WINDOW)
+        placed = lifecycle.reconcile(desk, now - lifecycle.RECONCILE_WINDOW)
     except TwilioError as exc:
         log.error("recordings not reconciled with Twilio", extra={"error": str(exc)})
         return
@@ -87,8 +48,9 @@ def retention_sweep(now_iso: str | None = None, reschedule: bool = True) -> dict
         with wired() as services:
             now = datetime.fromisoformat(now_iso) if now_iso else services.clock()
             result = sweep(services, now, actor="job:retention-sweep")
-            lifecycle.resume_stalled(services)
-            _reconcile(services, now)
+            desk = services.recordings
+            lifecycle.resume_stalled(desk)
+            _reconcile(desk, now)
             return result.counts()
     finally:
         job = get_current_job()

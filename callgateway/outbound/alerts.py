@@ -17,17 +17,20 @@ from twilio.twiml.voice_response import VoiceResponse
 from callgateway.adapters.twilio_rest import PermanentError, TransientError
 from callgateway.calls.twiml import apology_and_hangup
 from callgateway.config import Clinic
+from callgateway.db.insert import insert_new
 from callgateway.db.models_outbound import CheckinAlert, CheckinAttempt, CheckinSchedule
 from callgateway.outbound import delivery, wording
-from callgateway.outbound.claims import insert_new
+from callgateway.outbound.calling import CallKind, place_call
 from callgateway.phone import mask
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
-from consent.gate import may
 
 log = logging.getLogger(__name__)
 
-CALL_PATH = "/twilio/outbound/alert/call"
+# On a voicemail the message is left after the beep.
+CALL = CallKind(
+    "alert", "/twilio/outbound/alert/call", ref="alert", machine_detection="DetectMessageEnd"
+)
 GATED = {"sms": "automated_sms", "call": "checkin_call"}
 
 
@@ -163,7 +166,7 @@ def _send(
     reason: str,
     n_calls: int,
 ) -> None:
-    decision = may(services, clinic.id, receiver, GATED[channel], ledger_only=True)
+    decision = services.gate.may(clinic.id, receiver, GATED[channel], ledger_only=True)
     if not decision.allowed:
         _set(services, alert_id, "skipped", detail=decision.reason)
         log.warning(
@@ -182,18 +185,7 @@ def _send(
                 idempotency_key=f"checkin-alert:{alert_id}",
             )
         else:
-            sid = delivery.place_call(
-                services,
-                delivery.OutboundCall(
-                    clinic=clinic,
-                    to=receiver,
-                    purpose="alert",
-                    url=services.url(f"{CALL_PATH}?alert={alert_id}"),
-                    status_callback=services.url(f"{delivery.CALL_STATUS_PATH}?alert={alert_id}"),
-                    # On a voicemail the message is left after the beep.
-                    machine_detection="DetectMessageEnd",
-                ),
-            )
+            sid = place_call(services, clinic, receiver, CALL, alert_id)
     except delivery.OptedOutAtTwilio:
         _set(services, alert_id, "skipped", detail="opted-out-at-twilio")
         return

@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 
 def cancel(services: Services, appt: Appointment, clinic: Clinic) -> bool:
     """Cancel as the booking agent would: holds released, the bucket copy updated through
-    the outbox, reminders dropped. False when the booking service refused."""
+    the outbox. False when the booking service refused. The caller (a reminder call) then
+    drops the appointment's reminders."""
     now = services.clock()
     try:
         with services.db.session() as session:
@@ -26,7 +27,4 @@ def cancel(services: Services, appt: Appointment, clinic: Clinic) -> bool:
         log.info("reminder call: cancel refused", extra={"appointment_id": appt.id})
         return False
     outbox.enqueue(services, ids)
-    from callgateway.outbound.reminders import on_appointment_changed
-
-    on_appointment_changed(services, appt.id)
     return True

@@ -27,24 +27,32 @@ from callgateway.adapters.twilio_rest import TwilioError
 from callgateway.calls import log as call_log
 from callgateway.calls.twiml import apology_and_hangup
 from callgateway.config import Clinic
+from callgateway.config.hours import parse_days, parse_time
+from callgateway.db.insert import insert_new
 from callgateway.db.models_outbound import CheckinAttempt, CheckinSchedule
-from callgateway.outbound import delivery, jobs
-from callgateway.outbound.claims import insert_new
-from callgateway.outbound.timing import at_local, next_occurrence, parse_days, parse_local_time
+from callgateway.outbound import scheduling
+from callgateway.outbound.calling import CallKind, place_call
+from callgateway.outbound.timing import at_local, next_occurrence
 from callgateway.phone import InvalidNumber, mask, parse_e164
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
-from consent.gate import may
 
 log = logging.getLogger(__name__)
 
-CALL_PATH = "/twilio/outbound/checkin/call"
 ANSWER_PATH = "/twilio/outbound/checkin/answer"
 OPEN = ("calling", "in-call")
 # Twilio rings for RING_SECONDS; a call that has not ended WATCHDOG after it was placed has
 # lost its status callback.
 RING_SECONDS = 30
 WATCHDOG = timedelta(minutes=15)
+# Answered by a machine, the call hangs up at once: a machine cannot say it is fine.
+CALL = CallKind(
+    "checkin",
+    "/twilio/outbound/checkin/call",
+    ref="attempt",
+    machine_detection="Enable",
+    ring_seconds=RING_SECONDS,
+)
 # Called later than this (a worker that was down), an occurrence is skipped: a check-in
 # call in the middle of the night would alarm more than it helps.
 TOO_LATE = timedelta(hours=3)
@@ -94,7 +102,7 @@ def _validated(services: Services, spec: ScheduleSpec) -> dict[str, object]:
         raise ScheduleError("alert: the patient cannot be their own alert receiver")
     try:
         days = parse_days(spec.days)
-        wall = parse_local_time(spec.local_time)
+        wall = parse_time(spec.local_time)
     except ValueError as exc:
         raise ScheduleError(f"days/time: {exc}") from None
     text = (spec.message_text or "").strip() or None
@@ -248,7 +256,7 @@ def _wall(row: CheckinSchedule, clinic: Clinic, occurrence: datetime) -> bool:
     """Is `occurrence` still one of the schedule's slots (days and time may have changed)?"""
     local = occurrence.astimezone(clinic.tz)
     days = row.days.split(",")
-    wall = parse_local_time(row.local_time)
+    wall = parse_time(row.local_time)
     return (
         local.strftime("%a").lower() in days
         and at_local(local.date(), wall, clinic.tz) == occurrence
@@ -264,15 +272,15 @@ def schedule_next(
         if row is None or not row.active:
             return None
         clinic = services.directory.by_id(row.clinic_id)
-        days, wall = row.days.split(","), parse_local_time(row.local_time)
+        days, wall = row.days.split(","), parse_time(row.local_time)
     if clinic is None:
         return None
     start = max(after or services.clock(), services.clock())
     occurrence = next_occurrence(days, wall, clinic.tz, start)
-    jobs.schedule(
+    scheduling.schedule(
         services,
         occurrence,
-        jobs.checkin_attempt,
+        scheduling.CHECKIN_ATTEMPT,
         schedule_id,
         occurrence.isoformat(),
         1,
@@ -300,10 +308,10 @@ def call_now(services: Services, schedule_id: int, clinic_id: str) -> datetime:
         if not row.active:
             raise ScheduleError("schedule: paused")
     occurrence = services.clock().replace(microsecond=0)
-    jobs.schedule(
+    scheduling.schedule(
         services,
         occurrence,
-        jobs.checkin_attempt,
+        scheduling.CHECKIN_ATTEMPT,
         schedule_id,
         occurrence.isoformat(),
         1,
@@ -363,7 +371,7 @@ def run_attempt(
             return "worker-late"
         row.retention_until = _keep_until(services, clinic.id, now)
         phone = row.phone
-    decision = may(services, clinic.id, phone, "checkin_call", ledger_only=True)
+    decision = services.gate.may(clinic.id, phone, "checkin_call", ledger_only=True)
     if not decision.allowed:
         # Nobody is alerted either: the patient asked not to be called, not to be checked on.
         _end(services, attempt_id, "skipped", reason=decision.reason)
@@ -372,18 +380,7 @@ def run_attempt(
         )
         return decision.reason
     try:
-        call_sid = delivery.place_call(
-            services,
-            delivery.OutboundCall(
-                clinic=clinic,
-                to=phone,
-                purpose="checkin",
-                url=services.url(f"{CALL_PATH}?attempt={attempt_id}"),
-                status_callback=services.url(f"{delivery.CALL_STATUS_PATH}?attempt={attempt_id}"),
-                machine_detection="Enable",
-                ring_seconds=RING_SECONDS,
-            ),
-        )
+        call_sid = place_call(services, clinic, phone, CALL, attempt_id)
     except TwilioError as exc:
         # Unreachable is exactly what the receivers must hear about: retry, then alert.
         if _end(
@@ -395,10 +392,10 @@ def run_attempt(
         session.execute(
             update(CheckinAttempt).where(CheckinAttempt.id == attempt_id).values(call_sid=call_sid)
         )
-    jobs.schedule(
+    scheduling.schedule(
         services,
         services.clock() + WATCHDOG,
-        jobs.checkin_watchdog,
+        scheduling.CHECKIN_WATCHDOG,
         attempt_id,
         job_id=f"checkin-watchdog-{attempt_id}",
     )
@@ -440,20 +437,20 @@ def follow_up(services: Services, attempt_id: int) -> str:
     occurrence = attempt.occurrence
     if attempt.attempt_no <= row.retries and row.active:
         nxt = attempt.attempt_no + 1
-        jobs.schedule(
+        scheduling.schedule(
             services,
             services.clock() + timedelta(minutes=row.retry_minutes),
-            jobs.checkin_attempt,
+            scheduling.CHECKIN_ATTEMPT,
             row.id,
             occurrence.isoformat(),
             nxt,
             job_id=attempt_job_id(row.id, occurrence, nxt),
         )
         return "retry"
-    jobs.schedule(
+    scheduling.schedule(
         services,
         services.clock(),
-        jobs.checkin_alerts,
+        scheduling.CHECKIN_ALERTS,
         row.id,
         occurrence.isoformat(),
         attempt.status,
@@ -589,10 +586,10 @@ def answer_twiml(
         resp.hangup()
     elif verdict == "help":
         if _end(services, attempt_id, "help"):
-            jobs.schedule(
+            scheduling.schedule(
                 services,
                 services.clock(),
-                jobs.checkin_alerts,
+                scheduling.CHECKIN_ALERTS,
                 row.id,
                 attempt.occurrence.isoformat(),
                 "help",

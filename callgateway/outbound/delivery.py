@@ -1,5 +1,5 @@
-"""Sending an outbound SMS and placing an outbound call: Twilio REST, the messages table and
-the call log, delivery status callbacks, and Twilio's 21610 (recipient opted out there).
+"""Sending an outbound SMS: Twilio REST, the messages table, delivery status callbacks, and
+Twilio's 21610 (recipient opted out there). Calls are placed by `outbound.calling`.
 
 Callers ask the consent gate and claim their idempotency row before they get here.
 """
@@ -13,14 +13,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from callgateway.adapters.twilio_rest import AmbiguousError, PermanentError
-from callgateway.calls import log as call_log
 from callgateway.config import Clinic
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Message
 from callgateway.phone import ANONYMOUS, mask
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
-from consent import service as consent_service
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +27,6 @@ UNSUBSCRIBED = 21610
 # A message whose send timed out after it went out: Twilio may have it; look before resending.
 UNKNOWN = "unknown"
 SMS_STATUS_PATH = "/twilio/outbound/sms/status"
-CALL_STATUS_PATH = "/twilio/outbound/call/status"
-CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 _MESSAGE_RANK = {
     "sending": 0,
     "accepted": 1,
@@ -53,7 +49,7 @@ def clinic_number(clinic: Clinic) -> str:
 
 
 def record_twilio_opt_out(services: Services, clinic: Clinic, phone: str, source_id: str) -> None:
-    consent_service.record_opt_out(services, clinic.id, phone, "sms", source_id)
+    services.consent.record_opt_out(clinic.id, phone, "sms", source_id)
     log.warning(
         "recipient opted out at twilio (21610): recorded",
         extra={"clinic": clinic.id, "to": mask(phone)},
@@ -155,58 +151,6 @@ def _set_message(services: Services, idempotency_key: str, **fields: object) -> 
         session.execute(
             update(Message).where(Message.idempotency_key == idempotency_key).values(**fields)
         )
-
-
-@dataclass(frozen=True)
-class OutboundCall:
-    clinic: Clinic
-    to: str
-    purpose: str  # reminder | checkin | alert
-    url: str  # TwiML Twilio fetches when the call connects
-    status_callback: str
-    machine_detection: str | None = None  # Enable | DetectMessageEnd
-    ring_seconds: int = 30
-
-
-def place_call(services: Services, call: OutboundCall) -> str:
-    """Ask Twilio to call; log the call (direction outbound) under its CallSid.
-
-    The log row's `cli` is the other party's number and `called` the clinic's, as on
-    inbound rows, so that the call log, rights export and erase find every call with a
-    person by the same column.
-    """
-    assert services.twilio is not None
-    params: dict[str, str | list[str]] = {
-        "To": call.to,
-        "From": clinic_number(call.clinic),
-        "Url": call.url,
-        "Method": "POST",
-        "StatusCallback": call.status_callback,
-        "StatusCallbackMethod": "POST",
-        "StatusCallbackEvent": CALL_EVENTS,
-        "Timeout": str(call.ring_seconds),
-    }
-    if call.machine_detection:
-        params["MachineDetection"] = call.machine_detection
-    result = services.twilio.create_call(**params)
-    call_sid = str(result.get("sid") or "")
-    if not call_sid:
-        raise PermanentError("twilio created a call without a sid")
-    with services.db.session() as session:
-        call_log.start_call(
-            session,
-            services.config,
-            call_log.CallStart(
-                call_sid=call_sid,
-                cli=call.to,
-                called=clinic_number(call.clinic),
-                clinic=call.clinic,
-                at=services.clock(),
-                direction="outbound",
-                purpose=call.purpose,
-            ),
-        )
-    return call_sid
 
 
 @dataclass(frozen=True)

@@ -22,21 +22,28 @@ from callgateway.calls import escalation
 from callgateway.calls import log as call_log
 from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
+from callgateway.config.hours import parse_quiet_hours
+from callgateway.db.insert import insert_new
 from callgateway.db.models import Appointment
 from callgateway.db.models_outbound import Reminder
-from callgateway.outbound import delivery, jobs, wording
-from callgateway.outbound.claims import insert_new
-from callgateway.outbound.timing import parse_quiet_hours, place_reminder, shift_out_of_quiet
+from callgateway.outbound import booking_link, delivery, scheduling, wording
+from callgateway.outbound.calling import CallKind, place_call
+from callgateway.outbound.timing import place_reminder, shift_out_of_quiet
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
-from consent.gate import may
 
 log = logging.getLogger(__name__)
 
 CHANNELS = {"sms": "reminder_sms", "call": "reminder_call"}  # channel -> gated action
 # A job that finds its reminder due later than this re-queues itself instead of sending.
 EARLY_TOLERANCE = timedelta(seconds=60)
-CALL_PATH = "/twilio/outbound/reminder/call"
+# Waits for the beep, so a voicemail gets a whole (detail-free) message.
+CALL = CallKind(
+    "reminder",
+    "/twilio/outbound/reminder/call",
+    ref="reminder",
+    machine_detection="DetectMessageEnd",
+)
 ANSWER_PATH = "/twilio/outbound/reminder/answer"
 GOODBYE = "Thank you. Goodbye."
 
@@ -111,9 +118,11 @@ def reschedule(services: Services, appointment_id: int) -> list[int]:
         ).all()
     # After the commit: a job must never run before the row it reads exists.
     for rid in dropped:
-        jobs.unschedule(services, job_id(rid))
+        scheduling.unschedule(services, job_id(rid))
     for rid, due in pending:
-        jobs.schedule(services, due or now, jobs.send_reminder, rid, job_id=job_id(rid), retry=True)
+        scheduling.schedule(
+            services, due or now, scheduling.SEND_REMINDER, rid, job_id=job_id(rid), retry=True
+        )
     return [rid for rid, _ in pending]
 
 
@@ -182,10 +191,10 @@ def resync(services: Services) -> int:
             select(Reminder.id, Reminder.due_at).where(Reminder.status == "scheduled")
         ).all()
     for rid, due in rows:
-        jobs.schedule(
+        scheduling.schedule(
             services,
             due or services.clock(),
-            jobs.send_reminder,
+            scheduling.SEND_REMINDER,
             rid,
             job_id=job_id(rid),
             retry=True,
@@ -230,8 +239,13 @@ def send(services: Services, reminder_id: int) -> str:
             return "claimed-elsewhere"
         phone, starts_at, channel = appt.phone, appt.starts_at, row.channel
     if later is not None:
-        jobs.schedule(
-            services, later, jobs.send_reminder, reminder_id, job_id=job_id(reminder_id), retry=True
+        scheduling.schedule(
+            services,
+            later,
+            scheduling.SEND_REMINDER,
+            reminder_id,
+            job_id=job_id(reminder_id),
+            retry=True,
         )
         return "deferred"
     return _deliver(services, reminder_id, clinic, phone, starts_at, channel)
@@ -265,7 +279,7 @@ def _deliver(
     starts_at: datetime,
     channel: str,
 ) -> str:
-    decision = may(services, clinic.id, phone, CHANNELS[channel], ledger_only=True)
+    decision = services.gate.may(clinic.id, phone, CHANNELS[channel], ledger_only=True)
     if not decision.allowed:
         _finish(services, reminder_id, "skipped", reason=decision.reason)
         log.info("reminder not sent", extra={"reminder_id": reminder_id, "reason": decision.reason})
@@ -281,20 +295,7 @@ def _deliver(
                 idempotency_key=f"reminder:{reminder_id}",
             )
         else:
-            sid = delivery.place_call(
-                services,
-                delivery.OutboundCall(
-                    clinic=clinic,
-                    to=phone,
-                    purpose="reminder",
-                    url=services.url(f"{CALL_PATH}?reminder={reminder_id}"),
-                    status_callback=services.url(
-                        f"{delivery.CALL_STATUS_PATH}?reminder={reminder_id}"
-                    ),
-                    # Waits for the beep, so a voicemail gets a whole (detail-free) message.
-                    machine_detection="DetectMessageEnd",
-                ),
-            )
+            sid = place_call(services, clinic, phone, CALL, reminder_id)
     except TransientError:
         # Release the claim so that RQ's retry of this job may send it.
         _finish(services, reminder_id, "scheduled")
@@ -430,8 +431,7 @@ def answer_twiml(
         resp.hangup()
     elif digits == "0":
         _respond(services, reminder_id, "person")
-        with services.db.session() as session:
-            call = call_log.get_call(session, call_sid)
+        call = call_log.get_call(services, call_sid)
         if call is None:
             return apology_and_hangup("Sorry, please call the clinic. Goodbye.")
         escalation.to_person(services, call, clinic, resp, reason="reminder-call")
@@ -446,17 +446,17 @@ def answer_twiml(
 def _cancel(
     services: Services, reminder_id: int, appt: Appointment, clinic: Clinic, resp: VoiceResponse
 ) -> str:
-    from callgateway.outbound import booking_link
-
-    if appt.status == "booked" and not booking_link.cancel(services, appt, clinic):
-        say(
-            resp,
-            "Sorry, I could not cancel it just now. Please call us on "
-            f"{wording.national(delivery.clinic_number(clinic))}. Goodbye.",
-            clinic,
-        )
-        resp.hangup()
-        return str(resp)
+    if appt.status == "booked":
+        if not booking_link.cancel(services, appt, clinic):
+            say(
+                resp,
+                "Sorry, I could not cancel it just now. Please call us on "
+                f"{wording.national(delivery.clinic_number(clinic))}. Goodbye.",
+                clinic,
+            )
+            resp.hangup()
+            return str(resp)
+        on_appointment_changed(services, appt.id)  # its reminders are dropped
     _respond(services, reminder_id, "cancelled")
     say(
         resp, "Your appointment has been cancelled. Thank you for letting us know. Goodbye.", clinic

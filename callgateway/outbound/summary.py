@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select, update
 
 from callgateway.adapters.mailer import MailError, mailer_for
 from callgateway.config import Clinic
+from callgateway.db.insert import insert_new
 from callgateway.db.models_outbound import (
     CheckinAlert,
     CheckinAttempt,
@@ -23,8 +24,7 @@ from callgateway.db.models_outbound import (
     Reminder,
     SummaryEmail,
 )
-from callgateway.outbound import jobs
-from callgateway.outbound.claims import insert_new
+from callgateway.outbound import scheduling
 from callgateway.outbound.timing import at_local
 from callgateway.phone import mask
 from callgateway.wiring import Services
@@ -240,10 +240,10 @@ def schedule_next(services: Services, clinic: Clinic) -> datetime | None:
     if at <= now:
         at = at_local(local_today + timedelta(days=1), SEND_AT, clinic.tz)
     day = at.astimezone(clinic.tz).date() - timedelta(days=1)
-    jobs.schedule(
+    scheduling.schedule(
         services,
         at,
-        jobs.daily_summary,
+        scheduling.DAILY_SUMMARY,
         clinic.id,
         day.isoformat(),
         job_id=f"summary-{clinic.id}-{day:%Y%m%d}",

@@ -12,63 +12,11 @@ Wall-clock rules, because that is what a patient reads on the calendar:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from callgateway.config import DAYS
-
-_RANGE = re.compile(r"^\s*(\d{2}):(\d{2})\s*-\s*(\d{2}):(\d{2})\s*$")
-_TIME = re.compile(r"^(\d{2}):(\d{2})$")
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    start: time
-    end: time
-
-    def contains(self, local: time) -> bool:
-        if self.start < self.end:
-            return self.start <= local < self.end
-        # Wraps midnight ("20:00-08:00").
-        return local >= self.start or local < self.end
-
-
-def parse_quiet_hours(spec: str | None) -> QuietHours | None:
-    """`"20:00-08:00"` -> QuietHours; None or "" -> no quiet hours. ValueError when malformed."""
-    if not spec:
-        return None
-    m = _RANGE.match(spec)
-    if not m:
-        raise ValueError(f"expected HH:MM-HH:MM, got {spec!r}")
-    h1, m1, h2, m2 = (int(g) for g in m.groups())
-    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-        raise ValueError(f"no such time in {spec!r}")
-    if (h1, m1) == (h2, m2):
-        raise ValueError(f"quiet hours start and end at the same time: {spec!r}")
-    return QuietHours(time(h1, m1), time(h2, m2))
-
-
-def parse_local_time(spec: str) -> time:
-    m = _TIME.match(spec.strip())
-    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
-        raise ValueError(f"expected HH:MM, got {spec!r}")
-    return time(int(m.group(1)), int(m.group(2)))
-
-
-def parse_days(spec: str) -> list[str]:
-    """`"mon,tue"` (or "daily", "weekdays") -> ["mon", "tue"] in week order."""
-    text = spec.strip().lower()
-    if text in ("daily", "every day", "all"):
-        return list(DAYS)
-    if text == "weekdays":
-        return list(DAYS[:5])
-    days = [d.strip() for d in text.split(",") if d.strip()]
-    unknown = [d for d in days if d not in DAYS]
-    if unknown or not days:
-        raise ValueError(f"unknown day {unknown[0] if unknown else spec!r} (use mon..sun)")
-    return [d for d in DAYS if d in days]
+from callgateway.config.hours import DAYS, QuietHours
 
 
 def at_local(day: datetime | object, wall: time, tz: ZoneInfo) -> datetime:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from callgateway.adapters.storage import subject_prefix
 from callgateway.adapters.twilio_rest import NotFound
 from callgateway.booking.outbox import appointment_key
-from callgateway.calls import journal
+from callgateway.calls import log as call_log
 from callgateway.config import Clinic
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import (
@@ -42,7 +42,7 @@ from callgateway.db.models_outbound import CheckinSchedule
 from callgateway.phone import subject_hash
 from callgateway.privacy.sweep import retained_tables
 from callgateway.wiring import Services
-from consent import cache, ledger
+from consent import ledger
 
 SECTIONS = ("calls", "appointments", "consent", "recordings", "voicemails", "messages")
 # Which export section a generic table's rows belong to, by their data category.
@@ -236,8 +236,8 @@ def _settled(services: Services) -> None:
     """Calls' rows and transcripts may still be in the call journal: apply it first, or
     refuse (an export would miss them; an erase could be undone when they land later)."""
     try:
-        journal.settle(services)
-    except journal.JournalUnavailable as exc:
+        call_log.bring_up_to_date(services)
+    except call_log.CallLogUnavailable as exc:
         raise RightsError(
             f"the call journal could not be applied ({exc}); nothing was done, run again"
         ) from None
@@ -482,7 +482,7 @@ def erase(services: Services, phone: str, clinic_id: str, actor: str) -> Erased:
             },
         )
     # The gate's cache must not keep an erased ledger's state; the next read refills it.
-    cache.forget(services, clinic.id, phone)
+    services.gate.forget(clinic.id, phone)
     return Erased(True, counts, twilio_deleted, objects_deleted, suppressed)
 
 

@@ -25,7 +25,6 @@ from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Base, ConsentEvent, Recording, Retained, Suppression
 from callgateway.phone import subject_hash
 from callgateway.wiring import Services
-from consent import cache
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +167,7 @@ def _consent(services: Services, cutoff: date, result: SweepResult) -> None:
                 result.suppressed += int(added)
         _rows(session, ConsentEvent.__table__, cutoff, result)  # type: ignore[arg-type]
     for clinic_id, phone in pairs:  # ledger ids may be reused (SQLite): drop cached states
-        cache.forget(services, clinic_id, phone)
+        services.gate.forget(clinic_id, phone)
 
 
 def _orphan_objects(services: Services, cutoff: date, result: SweepResult) -> None:

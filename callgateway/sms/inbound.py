@@ -52,8 +52,8 @@ def inbound_sms(services: Services, event: InboundSms) -> str | None:
     keyword = keywords.parse(event.body)
     try:
         if keyword in (keywords.Keyword.OPT_OUT, keywords.Keyword.OPT_IN):
-            new = consent.record_sms_keyword(
-                services, clinic.id, event.phone, keyword, event.message_sid
+            new = services.consent.record_sms_keyword(
+                clinic.id, event.phone, keyword, event.message_sid
             )
         else:
             new = _store(services, clinic, event, keyword)

@@ -24,7 +24,6 @@ from callgateway.calls import escalation
 from callgateway.config.directory import is_open
 from callgateway.db.models import AuditEntry, Recording, WorkItem
 from callgateway.phone import mask
-from consent import service as consent_service
 from tests.support.console_browser import (  # noqa: F401  (fixtures)
     LAPTOP,
     PASSWORD,
@@ -264,7 +263,7 @@ def test_a_form_without_its_csrf_token_is_refused_then_sign_out_ends_the_session
         )
     assert navigation.value.status == 400
     expect(page.get_by_role("heading")).to_contain_text("Form expired or not sent")
-    status = consent_service.status(cg.services, "riverside-physio", CALLBACK_CALLER)
+    status = cg.services.consent.status("riverside-physio", CALLBACK_CALLER)
     assert status.state != "opted_out"
 
     page.goto(cg.console + "/queue")

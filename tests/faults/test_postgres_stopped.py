@@ -26,7 +26,6 @@ from callgateway.adapters.clock import fixed
 from callgateway.calls import fallback
 from callgateway.db.models import Call, ConsentEvent, Message, Recording, WorkItem
 from callgateway.wiring import Services
-from consent.gate import may
 from devtools.services import Service
 from recordings import lifecycle
 from tests.support.booking import MONDAY_9AM, Phone
@@ -182,8 +181,9 @@ def test_a_voicemail_left_while_postgresql_is_down_reaches_the_staff_once_it_is_
         f"{REST_API}/Calls/{call_sid}.json",
         json={"sid": call_sid, "to": CLINIC_UK, "from": PATIENT, "status": "completed"},
     )
-    assert lifecycle.find_call_recordings(svc, call_sid) == 1
-    assert lifecycle.find_call_recordings(svc, call_sid) == 0  # a retried job adds nothing
+    desk = svc.recordings
+    assert lifecycle.find_call_recordings(desk, call_sid) == 1
+    assert lifecycle.find_call_recordings(desk, call_sid) == 0  # a retried job adds nothing
     (rec,) = rows(svc, Recording)
     assert (rec.recording_sid, rec.kind, rec.clinic_id, rec.phone, rec.region) == (
         recording_sid, "voicemail", "riverside-physio", PATIENT, "uk",
@@ -240,7 +240,7 @@ def test_callbacks_get_503_during_the_outage_and_their_redelivery_stores_each_on
     (rec,) = rows(svc, Recording)
     assert (rec.recording_sid, rec.status, rec.kind) == (recording_sid, "pending", "voicemail")
     assert len(rows(svc, ConsentEvent)) == 1 and rows(svc, Message) == []
-    assert not may(svc, "riverside-physio", PATIENT, "ai_handling")
+    assert not svc.gate.may("riverside-physio", PATIENT, "ai_handling")
 
 
 def test_once_postgresql_is_back_the_next_caller_reaches_the_ai_again(

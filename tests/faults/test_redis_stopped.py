@@ -17,7 +17,6 @@ from sqlalchemy import select
 from callgateway.adapters.clock import fixed
 from callgateway.db.models import Call, ConsentEvent, Recording, WorkItem
 from callgateway.wiring import Services
-from consent.gate import may
 from devtools.services import Service
 from recordings import lifecycle
 from tests.support.booking import MONDAY_9AM, Phone
@@ -80,18 +79,18 @@ def test_a_conversation_under_way_when_redis_stops_goes_to_a_person_not_silence(
 def test_a_stop_texted_while_redis_is_down_is_recorded_confirmed_once_and_obeyed(
     svc: Services, tw: TwilioSim, redis_server: Service, twilio_api: responses.RequestsMock
 ) -> None:
-    assert may(svc, "riverside-physio", PATIENT, "ai_handling")  # cached as 'none' now
+    assert svc.gate.may("riverside-physio", PATIENT, "ai_handling")  # cached as 'none' now
     message_sid = sid("SM")
     with service_stopped(redis_server):
         first = tw.sms("STOP", message_sid=message_sid).get_data(as_text=True)
         retry = tw.sms("STOP", message_sid=message_sid).get_data(as_text=True)
         assert "opted out" in first and "<Message" not in retry
-        assert not may(svc, "riverside-physio", PATIENT, "automated_sms")  # from the database
+        assert not svc.gate.may("riverside-physio", PATIENT, "automated_sms")  # from the database
         phone = Phone(tw)
         phone.dial()
         assert dialled(phone.last) == [ESCALATION_UK]
     # Back (empty): the cache refills from the ledger, never from what it held before.
-    assert may(svc, "riverside-physio", PATIENT, "ai_handling").reason == "opted-out"
+    assert svc.gate.may("riverside-physio", PATIENT, "ai_handling").reason == "opted-out"
     with svc.db.session() as s:
         assert len(list(s.scalars(select(ConsentEvent)))) == 1
 
@@ -117,10 +116,10 @@ def test_a_recording_whose_job_could_not_be_queued_is_queued_once_when_redis_is_
 
     # The daily job (lifecycle.resume_stalled) finds it once it is old enough...
     svc.clock = fixed(MONDAY_9AM + timedelta(minutes=31))
-    assert lifecycle.resume_stalled(svc) == 1
+    assert lifecycle.resume_stalled(svc.recordings) == 1
     assert svc.queue.get_job_ids() == [lifecycle.transfer_job_id(rec.id)]
     job = svc.queue.fetch_job(lifecycle.transfer_job_id(rec.id))
     assert job is not None and job.args == (rec.id,)
     # ...and running it again while that job waits adds nothing.
-    assert lifecycle.resume_stalled(svc) == 0
+    assert lifecycle.resume_stalled(svc.recordings) == 0
     assert len(svc.queue.get_job_ids()) == 1

@@ -61,7 +61,7 @@ def test_a_booking_and_a_voicemail_while_s3_is_down_are_stored_once_it_is_back(
         assert (counts["done"], counts["retry"]) == (1, 1)  # the SMS went; the copy waits
         rec_id = one(svc, Recording).id
         with pytest.raises(StorageError):  # transient: RQ retries it on its schedule
-            lifecycle.transfer(svc, rec_id, final_attempt=False)
+            lifecycle.transfer(svc.recordings, rec_id, final_attempt=False)
         rec = one(svc, Recording)
         assert (rec.status, rec.deleted_at_twilio) == ("pending", False)
         methods = [c.request.method for c in twilio_api.calls if "/Recordings/RE" in c.request.url]
@@ -70,7 +70,7 @@ def test_a_booking_and_a_voicemail_while_s3_is_down_are_stored_once_it_is_back(
     create_buckets(svc)  # moto restarted empty
     svc.clock = fixed(MONDAY_9AM + timedelta(hours=1))  # past the outbox's backoff
     assert outbox.sweep(svc)["done"] == 1
-    assert lifecycle.transfer(svc, rec_id, final_attempt=False) == "done"
+    assert lifecycle.transfer(svc.recordings, rec_id, final_attempt=False) == "done"
     assert outbox.sweep(svc) == {"done": 0, "retry": 0, "failed": 0, "skipped": 0}
 
     objects = all_objects(aws_env, svc.config)

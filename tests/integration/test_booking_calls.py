@@ -16,7 +16,6 @@ from callgateway.booking import outbox
 from callgateway.db.models import Appointment, Call, CallTurn, Message, OutboxItem, SlotHold
 from callgateway.wiring import Services
 from consent import cache as consent_cache
-from consent import service as consent_service
 from tests.support.booking import (  # noqa: F401  (the aws, svc and rest fixtures)
     TURN,
     Phone,
@@ -322,7 +321,7 @@ def test_voice_opt_out_is_recorded_confirmed_and_handed_to_a_person(
         "I've noted that you don't want automated calls or messages from Riverside Physiotherapy."
     )
     assert phone.dialled_person
-    status = consent_service.status(svc, "riverside-physio", PATIENT)
+    status = svc.consent.status("riverside-physio", PATIENT)
     assert status.state == "opted_out"
     assert [e["source_id"] for e in status.events] == [f"{phone.call_sid}:opt_out"]
     # The next call goes straight to a person.
@@ -431,7 +430,9 @@ def test_no_sms_after_a_stop_even_when_its_cache_write_through_was_lost(
     book_tuesday_afternoon(tw)
     tw.sms("STOP")
     # A Redis blip ate the write-through: the cache still says what it said before the STOP.
-    svc.redis.set(consent_cache.key(svc, "riverside-physio", PATIENT), "none:0", ex=60)
+    svc.redis.set(
+        consent_cache.key(svc.settings.subject_salt, "riverside-physio", PATIENT), "none:0", ex=60
+    )
     outbox.sweep(svc)
     assert [c for c in rest.calls if c.request.url.endswith("Messages.json")] == []
     assert all(i.done_at is not None for i in rows(svc, OutboxItem))

@@ -20,7 +20,6 @@ from callgateway.db.models import Call, Message
 from callgateway.db.models_outbound import CheckinAlert, CheckinAttempt
 from callgateway.outbound import alerts, checkins
 from callgateway.wiring import Services
-from consent import service as consent_service
 from tests.support.settings import BASE_URL
 from tests.support.twilio import CLINIC_UK, PATIENT, TwilioSim, sid
 
@@ -333,7 +332,7 @@ def test_opted_out_patient_is_not_called_and_nobody_is_alerted(
     svc: Services, twilio_api: responses.RequestsMock
 ) -> None:
     schedule_id = add(svc)
-    consent_service.record_opt_out(svc, "riverside-physio", PATIENT, "sms", sid("SM"))
+    svc.consent.record_opt_out("riverside-physio", PATIENT, "sms", sid("SM"))
     svc.clock = fixed(OCCURRENCE)
     assert checkins.run_attempt(svc, schedule_id, OCCURRENCE, 1) == "opted-out"
     assert sent(twilio_api, "Calls.json") == []
@@ -346,7 +345,7 @@ def test_opted_out_receiver_gets_nothing_and_the_other_is_still_alerted(
 ) -> None:
     schedule_id = add(svc, retries=0)
     first_call(svc, schedule_id)
-    consent_service.record_opt_out(svc, "riverside-physio", NEIGHBOUR, "sms", sid("SM"))
+    svc.consent.record_opt_out("riverside-physio", NEIGHBOUR, "sms", sid("SM"))
     alerts.raise_alerts(svc, schedule_id, OCCURRENCE, "unanswered")
     assert [t["To"] for t in sent(twilio_api, "Messages.json")] == [[CARER]]
     assert [c["To"] for c in sent(twilio_api, "Calls.json")] == [[PATIENT], [CARER]]

@@ -18,7 +18,6 @@ from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.db.models import Call
 from callgateway.wiring import Services
 from consent import cache as consent_cache
-from consent import service
 from tests.support.settings import BASE_URL
 from tests.support.twilio import CLINIC_EU, PATIENT, PATIENT_2, TwilioSim, sid
 
@@ -68,7 +67,7 @@ def gathers_speech(twiml: str) -> bool:
 def test_opted_out_caller_hears_greeting_and_announcement_then_is_put_through_to_a_person(
     tw: TwilioSim, svc: Services, twilio_rest: responses.RequestsMock
 ) -> None:
-    service.record_opt_out(svc, "riverside-physio", PATIENT, "sms", sid("SM"))
+    svc.consent.record_opt_out("riverside-physio", PATIENT, "sms", sid("SM"))
     call_sid = sid("CA")
     first, then = answer_after_announcement(tw, twilio_rest, call_sid)
     assert first.index("Thank you for calling Riverside") < first.index("Calls are recorded")
@@ -85,7 +84,7 @@ def test_opted_out_caller_when_the_clinic_is_closed_gets_voicemail_not_the_ai(
     tw: TwilioSim, svc: Services, twilio_rest: responses.RequestsMock
 ) -> None:
     svc.clock = fixed(CLOSED)
-    service.record_opt_out(svc, "riverside-physio", PATIENT, "voice", sid("CA") + ":opt_out")
+    svc.consent.record_opt_out("riverside-physio", PATIENT, "voice", sid("CA") + ":opt_out")
     call_sid = sid("CA")
     _, then = answer_after_announcement(tw, twilio_rest, call_sid)
     root = ET.fromstring(then)
@@ -168,13 +167,16 @@ def test_an_opted_in_caller_reaches_the_ai_with_the_reason_logged_cached_or_not(
     tw.sms("STOP", to=CLINIC_EU, from_=PATIENT_2)
     tw.sms("START", to=CLINIC_EU, from_=PATIENT_2)
     if not cached:
-        assert consent_cache.forget(svc, "spree-hausarzt", PATIENT_2)
+        assert svc.gate.forget("spree-hausarzt", PATIENT_2)
     call_sid = sid("CA")
     body = tw.call(call_sid, to=CLINIC_EU, from_=PATIENT_2).get_data(as_text=True)
     assert gathers_speech(body) and ET.fromstring(body).find("Dial") is None
     row = call_row(svc, call_sid)
     assert (row.gate_decision, row.gate_reason, row.handled_by) == ("allow", "consented", "ai")
-    assert consent_cache.get(svc, "spree-hausarzt", PATIENT_2) == "opted_in"
+    assert (
+        consent_cache.get(svc.redis, svc.settings.subject_salt, "spree-hausarzt", PATIENT_2)
+        == "opted_in"
+    )
 
 
 def test_an_uncached_opted_out_caller_is_read_from_the_ledger_and_put_through(
@@ -182,13 +184,16 @@ def test_an_uncached_opted_out_caller_is_read_from_the_ledger_and_put_through(
 ) -> None:
     _berlin_open(svc)
     tw.sms("STOP", to=CLINIC_EU)
-    assert consent_cache.forget(svc, "spree-hausarzt", PATIENT)
+    assert svc.gate.forget("spree-hausarzt", PATIENT)
     call_sid = sid("CA")
     body = tw.call(call_sid, to=CLINIC_EU).get_data(as_text=True)
     assert ET.fromstring(body).find("Dial") is not None and not gathers_speech(body)
     assert call_row(svc, call_sid).gate_reason == "opted-out"
     # Cached now: the next call is decided without the ledger, the same way.
-    assert consent_cache.get(svc, "spree-hausarzt", PATIENT) == "opted_out"
+    assert (
+        consent_cache.get(svc.redis, svc.settings.subject_salt, "spree-hausarzt", PATIENT)
+        == "opted_out"
+    )
 
 
 @pytest.mark.parametrize("cached", [True, False], ids=["cached", "uncached"])
@@ -202,7 +207,7 @@ def test_a_stop_between_turns_sends_the_next_turn_to_a_person_cached_or_not(
     assert gathers_speech(tw.call(call_sid, to=CLINIC_EU).get_data(as_text=True))
     tw.sms("STOP", to=CLINIC_EU)
     if not cached:
-        assert consent_cache.forget(svc, "spree-hausarzt", PATIENT)
+        assert svc.gate.forget("spree-hausarzt", PATIENT)
     turn = tw.voice_params(call_sid, to=CLINIC_EU, SpeechResult="I'd like to book")
     body = tw.post("/twilio/voice/turn", turn).get_data(as_text=True)
     assert ET.fromstring(body).find("Dial") is not None and not gathers_speech(body)

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from callgateway.adapters.clock import fixed
 from callgateway.wiring import Services
-from consent import service
 from tests.support.cli import cli_env, run_cli
 from tests.support.twilio import PATIENT, PATIENT_2
 
@@ -22,8 +21,8 @@ def test_status_prints_the_state_since_and_every_event_as_json(
 ) -> None:
     svc = make_services(sqlite_url)
     svc.clock = fixed(datetime(2026, 3, 4, 10, 0, tzinfo=UTC))
-    service.record_opt_out(svc, "riverside-physio", PATIENT, "sms", "SM" + "a" * 32)
-    service.record_opt_out(svc, "spree-hausarzt", PATIENT, "sms", "SM" + "b" * 32)
+    svc.consent.record_opt_out("riverside-physio", PATIENT, "sms", "SM" + "a" * 32)
+    svc.consent.record_opt_out("spree-hausarzt", PATIENT, "sms", "SM" + "b" * 32)
     result = status(sqlite_url, redis_url, "--clinic", "riverside-physio", "--phone", PATIENT)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {

@@ -16,7 +16,6 @@ from callgateway.app import create_app
 from callgateway.config import parse_config
 from callgateway.db.models import ConsentEvent, Message
 from callgateway.wiring import Services
-from consent.gate import may
 from devtools.services import free_port
 from tests.support.settings import BASE_URL, EXAMPLE_CONFIG
 from tests.support.twilio import CLINIC_EU, CLINIC_UK, PATIENT, PATIENT_2, TwilioSim, sid
@@ -78,7 +77,7 @@ def test_every_opt_out_word_records_an_event_and_confirms_once(
     assert event.created_at == NOW
     assert event.data_category == "consent"
     assert event.retention_until == NOW.date() + timedelta(days=2190)
-    assert not may(svc, "riverside-physio", PATIENT, "automated_sms")
+    assert not svc.gate.may("riverside-physio", PATIENT, "automated_sms")
     assert messages(svc) == []  # a keyword is consent, not a message for staff
 
 
@@ -90,7 +89,7 @@ def test_every_opt_in_word_restores_consent_and_confirms(
     (reply,) = replies(tw.sms(word.title()))
     assert "Riverside Physiotherapy" in reply and "Reply STOP to opt out" in reply
     assert [e.state for e in events(svc)] == ["opted_out", "opted_in"]
-    decision = may(svc, "riverside-physio", PATIENT, "reminder_sms")
+    decision = svc.gate.may("riverside-physio", PATIENT, "reminder_sms")
     assert decision.allowed and decision.reason == "consented"
 
 
@@ -149,7 +148,7 @@ def test_twilio_opt_out_replies_mean_no_reply_from_us_but_the_event_is_kept(
     assert replies(tw.sms("STOP")) == []
     assert replies(tw.sms("HELP")) == []
     assert [e.state for e in events(services)] == ["opted_out"]
-    assert not may(services, "riverside-physio", PATIENT, "ai_handling")
+    assert not services.gate.may("riverside-physio", PATIENT, "ai_handling")
     assert replies(tw.sms("START")) == []
     assert [e.state for e in events(services)] == ["opted_out", "opted_in"]
 
@@ -169,7 +168,7 @@ def test_other_text_is_kept_for_staff_without_a_reply(
     assert row.data_category == "message"
     assert row.retention_until == NOW.date() + timedelta(days=365)
     assert events(svc) == []
-    assert may(svc, "riverside-physio", PATIENT, "automated_sms").reason == "no-objection"
+    assert svc.gate.may("riverside-physio", PATIENT, "automated_sms").reason == "no-objection"
 
 
 @pytest.mark.parametrize("sender", ["Anonymous", "", "+266696687", "12345", "not-a-number"])
@@ -189,22 +188,22 @@ def test_sms_to_a_number_no_clinic_claims_stores_nothing(tw: TwilioSim, svc: Ser
 
 def test_stop_at_one_clinic_does_not_opt_out_at_another(tw: TwilioSim, svc: Services) -> None:
     replies(tw.sms("STOP", to=CLINIC_UK))
-    assert not may(svc, "riverside-physio", PATIENT, "ai_handling")
-    at_b = may(svc, "spree-hausarzt", PATIENT, "ai_handling")
+    assert not svc.gate.may("riverside-physio", PATIENT, "ai_handling")
+    at_b = svc.gate.may("spree-hausarzt", PATIENT, "ai_handling")
     assert at_b.allowed and at_b.state == "none"
     (reply,) = replies(tw.sms("HELP", to=CLINIC_EU))
     assert "Hausarztpraxis an der Spree" in reply
-    assert may(svc, "riverside-physio", PATIENT_2, "reminder_call").allowed
+    assert svc.gate.may("riverside-physio", PATIENT_2, "reminder_call").allowed
 
 
 def test_stop_counts_for_the_very_next_webhook_even_with_a_warm_cache(
     tw: TwilioSim, svc: Services
 ) -> None:
-    assert may(svc, "riverside-physio", PATIENT, "ai_handling").allowed  # cache now warm
+    assert svc.gate.may("riverside-physio", PATIENT, "ai_handling").allowed  # cache now warm
     replies(tw.sms("STOP"))
-    assert may(svc, "riverside-physio", PATIENT, "ai_handling").reason == "opted-out"
+    assert svc.gate.may("riverside-physio", PATIENT, "ai_handling").reason == "opted-out"
     replies(tw.sms("START"))
-    assert may(svc, "riverside-physio", PATIENT, "ai_handling").allowed
+    assert svc.gate.may("riverside-physio", PATIENT, "ai_handling").allowed
 
 
 def test_an_mms_stop_is_a_stop(tw: TwilioSim, svc: Services) -> None:

@@ -25,7 +25,6 @@ from callgateway.db.models_outbound import CheckinSchedule
 from callgateway.outbound import checkins
 from callgateway.phone import mask
 from callgateway.wiring import Services
-from consent import service as consent_service
 from tests.support.console import Browser, add_call, add_item, add_user, add_voicemail
 from tests.support.settings import BASE_URL
 from tests.support.twilio import CLINIC_EU, CLINIC_UK, TwilioSim, sid
@@ -146,7 +145,7 @@ def seed(svc: Services, app: Flask) -> dict[str, dict[str, str]]:
                 message_text="Hello",
             ),
         )
-        consent_service.record_opt_out(svc, clinic, phone, "sms", sid("SM"))
+        svc.consent.record_opt_out(clinic, phone, "sms", sid("SM"))
         with svc.db.session() as s:
             consent_id = s.scalars(
                 select(ConsentEvent.id).where(ConsentEvent.clinic_id == clinic)

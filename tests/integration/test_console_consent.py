@@ -17,7 +17,6 @@ from callgateway.db.models import ConsentEvent
 from callgateway.phone import mask
 from callgateway.wiring import Services
 from consent import ledger
-from consent import service as consent_service
 from tests.support.console import NOW, Browser, add_user, audit_entries
 from tests.support.twilio import sid
 
@@ -133,7 +132,7 @@ def test_the_same_form_posted_twice_is_one_event_and_one_audit_entry(
     assert "Already recorded" in answer and 'id="consent-status"' in answer
     assert event_count(svc) == 1
     assert len(audit_entries(svc, "consent.opted_out")) == 1
-    assert consent_service.status(svc, A, ONE).state == ledger.OPTED_OUT
+    assert svc.consent.status(A, ONE).state == ledger.OPTED_OUT
 
     # The other form of that same page is a different request: it still counts.
     opt_in = {k: v for k, v in forms[ledger.OPTED_IN].items() if k != "csrf_token"}
@@ -141,7 +140,7 @@ def test_the_same_form_posted_twice_is_one_event_and_one_audit_entry(
         as_text=True
     )
     assert event_count(svc) == 2
-    assert consent_service.status(svc, A, ONE).state == ledger.OPTED_IN
+    assert svc.consent.status(A, ONE).state == ledger.OPTED_IN
 
 
 # --- the per-number list -----------------------------------------------------------------
@@ -150,8 +149,8 @@ def test_the_same_form_posted_twice_is_one_event_and_one_audit_entry(
 def test_the_list_shows_each_numbers_current_state_newest_first_masked(
     svc: Services, staff_a: Browser
 ) -> None:
-    consent_service.record_opt_out(svc, A, ONE, "sms", sid("SM"))
-    consent_service.record_opt_out(svc, A, TWO, "voice", f"{sid('CA')}:opt_out")
+    svc.consent.record_opt_out(A, ONE, "sms", sid("SM"))
+    svc.consent.record_opt_out(A, TWO, "voice", f"{sid('CA')}:opt_out")
     # ONE opts out, then back in, by the staff forms: one row, opted in, now the newest.
     page = staff_a.post("/console/consent", {"clinic": A, "phone": ONE}).get_data(as_text=True)
     form = {k: v for k, v in record_forms(page)[ledger.OPTED_IN].items() if k != "csrf_token"}
@@ -171,8 +170,8 @@ def test_the_list_shows_each_numbers_current_state_newest_first_masked(
 def test_staff_see_only_their_clinics_numbers_and_an_admin_sees_all(
     svc: Services, staff_a: Browser
 ) -> None:
-    consent_service.record_opt_out(svc, A, ONE, "sms", sid("SM"))
-    consent_service.record_opt_out(svc, B, OTHER, "sms", sid("SM"))
+    svc.consent.record_opt_out(A, ONE, "sms", sid("SM"))
+    svc.consent.record_opt_out(B, OTHER, "sms", sid("SM"))
 
     page = staff_a.text("/console/consent")
     assert [r["Number"].split()[0] for r in number_rows(page)] == [mask(ONE)]
@@ -191,7 +190,7 @@ def test_staff_see_only_their_clinics_numbers_and_an_admin_sees_all(
 def test_a_listed_number_is_shown_only_through_the_audited_reveal(
     svc: Services, staff_a: Browser
 ) -> None:
-    consent_service.record_opt_out(svc, A, ONE, "sms", sid("SM"))
+    svc.consent.record_opt_out(A, ONE, "sms", sid("SM"))
     event_id = newest_event_id(svc, A, ONE)
     page = staff_a.text("/console/consent")
     assert ONE not in page
@@ -220,8 +219,8 @@ def test_the_list_is_paged_and_each_number_appears_once(
 ) -> None:
     monkeypatch.setattr(consent_page, "PAGE", 2)
     for phone in (ONE, TWO, THREE):
-        consent_service.record_opt_out(svc, A, phone, "sms", sid("SM"))
-    consent_service.record_opt_in(svc, A, ONE, "sms", sid("SM"))  # ONE is newest again
+        svc.consent.record_opt_out(A, phone, "sms", sid("SM"))
+    svc.consent.record_opt_in(A, ONE, "sms", sid("SM"))  # ONE is newest again
 
     first = staff_a.text("/console/consent")
     link = older_link(first)

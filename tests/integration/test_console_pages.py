@@ -19,8 +19,6 @@ from callgateway.phone import mask
 from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import ledger
-from consent import service as consent_service
-from consent.gate import may
 from tests.support.console import (
     NOW,
     WAV,
@@ -149,7 +147,7 @@ def test_staff_record_an_opt_out_and_the_gate_obeys_it_at_once(
 ) -> None:
     looked_up = staff.post("/console/consent", {"clinic": "riverside-physio", "phone": PATIENT})
     assert "No preference recorded" in looked_up.get_data(as_text=True)
-    assert may(svc, "riverside-physio", PATIENT, "ai_handling").allowed
+    assert svc.gate.may("riverside-physio", PATIENT, "ai_handling").allowed
     form = {
         "clinic": "riverside-physio",
         "phone": PATIENT,
@@ -160,17 +158,17 @@ def test_staff_record_an_opt_out_and_the_gate_obeys_it_at_once(
     assert "now opted out" in first.get_data(as_text=True)
     again = staff.post("/console/consent/record", form)  # a double submit
     assert "Already recorded" in again.get_data(as_text=True)
-    status = consent_service.status(svc, "riverside-physio", PATIENT)
+    status = svc.consent.status("riverside-physio", PATIENT)
     assert status.state == ledger.OPTED_OUT
     assert [e["channel"] for e in status.events] == ["staff"]
-    assert not may(svc, "riverside-physio", PATIENT, "ai_handling").allowed
-    assert may(svc, "spree-hausarzt", PATIENT, "ai_handling").allowed
+    assert not svc.gate.may("riverside-physio", PATIENT, "ai_handling").allowed
+    assert svc.gate.may("spree-hausarzt", PATIENT, "ai_handling").allowed
     assert len(audit_entries(svc, "consent.opted_out")) == 1
     assert len(audit_entries(svc, "console.consent.lookup")) == 1
 
 
 def test_staff_record_an_opt_in_after_a_text_stop(svc: Services, staff: Browser) -> None:
-    consent_service.record_opt_out(svc, "riverside-physio", PATIENT, "sms", sid("SM"))
+    svc.consent.record_opt_out("riverside-physio", PATIENT, "sms", sid("SM"))
     page = staff.post(
         "/console/consent", {"clinic": "riverside-physio", "phone": PATIENT}
     ).get_data(as_text=True)
@@ -179,7 +177,7 @@ def test_staff_record_an_opt_in_after_a_text_stop(svc: Services, staff: Browser)
         "/console/consent/record",
         {"clinic": "riverside-physio", "phone": PATIENT, "state": "opted_in"},
     )
-    assert consent_service.status(svc, "riverside-physio", PATIENT).state == ledger.OPTED_IN
+    assert svc.consent.status("riverside-physio", PATIENT).state == ledger.OPTED_IN
 
 
 def test_a_malformed_number_is_refused_with_a_hint(staff: Browser) -> None:
@@ -293,9 +291,9 @@ def test_dashboard_counts_calls_bookings_answer_rate_and_opt_outs(
     add_appointment(svc, "ai")
     add_appointment(svc, "ai")
     add_appointment(svc, "staff")
-    consent_service.record_opt_out(svc, "riverside-physio", PATIENT, "sms", sid("SM"))
-    consent_service.record_opt_out(svc, "riverside-physio", PATIENT_2, "voice", sid("CA"))
-    consent_service.record_opt_in(svc, "riverside-physio", PATIENT, "sms", sid("SM"))
+    svc.consent.record_opt_out("riverside-physio", PATIENT, "sms", sid("SM"))
+    svc.consent.record_opt_out("riverside-physio", PATIENT_2, "voice", sid("CA"))
+    svc.consent.record_opt_in("riverside-physio", PATIENT, "sms", sid("SM"))
 
     page = staff.text("/console/dashboard")
     assert tfoot(page, "calls") == ["5", "4", "2", "2"]  # AI, person, voicemail, missed

@@ -63,7 +63,7 @@ def items(services: Services, kind: str | None = None) -> list[WorkItem]:
 
 def row(services: Services, call_sid: str) -> Call:
     with services.db.session() as session:
-        found = call_log.get_call(session, call_sid)
+        found = call_log.find_call(session, call_sid)
     assert found is not None
     return found
 

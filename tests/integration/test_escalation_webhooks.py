@@ -24,7 +24,7 @@ def escalated_call(services: Services, twilio: TwilioSim, cli: str = PATIENT) ->
     call_sid = sid("CA")
     twilio.call(call_sid, from_=cli, to=CLINIC_EU)
     with services.db.session() as session:
-        call = call_log.get_call(session, call_sid)
+        call = call_log.find_call(session, call_sid)
     clinic = services.directory.by_id("spree-hausarzt")
     assert call is not None and clinic is not None
     escalation.to_person(services, call, clinic, VoiceResponse(), "asked-for-person")
@@ -43,7 +43,7 @@ def verbs(body: str) -> list[ET.Element]:
 
 def logged(services: Services, call_sid: str) -> Call:
     with services.db.session() as session:
-        call = call_log.get_call(session, call_sid)
+        call = call_log.find_call(session, call_sid)
     assert call is not None
     return call
 

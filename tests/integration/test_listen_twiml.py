@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from twilio.twiml.voice_response import VoiceResponse
 
-from callgateway.calls.conversation import gather, listen
+from callgateway.calls.gather import gather, listen
 from callgateway.wiring import Services
 
 

@@ -132,7 +132,7 @@ def test_a_retried_callback_stores_one_row_and_queues_one_job(tw: TwilioSim, svc
     ).date() + timedelta(days=30)
     assert queued_job_ids(svc) == [lifecycle.transfer_job_id(rec.id)]
     job = Job.fetch(queued_job_ids(svc)[0], connection=svc.redis)
-    assert job.func_name == "callgateway.jobs.daily.transfer_recording"
+    assert job.func_name == "recordings.jobs.transfer_recording"
     assert job.args == (rec.id,)  # an id, not an object
     assert job.retries_left == len(lifecycle.RETRY_INTERVALS)
 
@@ -242,7 +242,7 @@ def test_the_job_stores_in_the_region_bucket_verifies_and_only_then_deletes_at_t
     twilio_api.get(media_url(recording_sid), body=MEDIA)
     twilio_api.add_callback("DELETE", delete_url(recording_sid), callback=on_delete)
 
-    assert lifecycle.transfer(svc, rec.id) == "done"
+    assert lifecycle.transfer(svc.recordings, rec.id) == "done"
 
     assert methods(twilio_api) == [f"GET {recording_sid}.wav", f"DELETE {recording_sid}.json"]
     assert twilio_api.calls[0].request.headers["Authorization"].startswith("Basic ")
@@ -265,7 +265,7 @@ def test_the_job_stores_in_the_region_bucket_verifies_and_only_then_deletes_at_t
             assert listing.get("KeyCount", 0) == 0
 
     # A duplicate job finds the work done and asks Twilio nothing.
-    assert lifecycle.transfer(svc, rec.id) == "done"
+    assert lifecycle.transfer(svc.recordings, rec.id) == "done"
     assert len(twilio_api.calls) == 2
 
 
@@ -274,7 +274,7 @@ def test_a_recording_twilio_already_deleted_completes(
 ) -> None:
     _, recording_sid = a_recorded_call(tw)
     fake_twilio(twilio_api, recording_sid, delete_status=404)
-    assert lifecycle.transfer(svc, row(svc, recording_sid).id) == "done"
+    assert lifecycle.transfer(svc.recordings, row(svc, recording_sid).id) == "done"
     rec = row(svc, recording_sid)
     assert (rec.status, rec.deleted_at_twilio) == ("stored", True)
     assert bucket_object(svc, aws_env, rec)["body"] == MEDIA
@@ -290,13 +290,13 @@ def test_a_twilio_5xx_on_download_is_retried_and_nothing_is_deleted_meanwhile(
     rec_id = row(svc, recording_sid).id
 
     with pytest.raises(TransientError):
-        lifecycle.transfer(svc, rec_id, final_attempt=False)
+        lifecycle.transfer(svc.recordings, rec_id, final_attempt=False)
     first = row(svc, recording_sid)
     assert (first.status, first.attempts, first.deleted_at_twilio) == ("pending", 1, False)
     assert "503" in (first.error or "")
     assert methods(twilio_api) == [f"GET {recording_sid}.wav"]
 
-    assert lifecycle.transfer(svc, rec_id, final_attempt=False) == "done"
+    assert lifecycle.transfer(svc.recordings, rec_id, final_attempt=False) == "done"
     assert methods(twilio_api)[1:] == [f"GET {recording_sid}.wav", f"DELETE {recording_sid}.json"]
     done = row(svc, recording_sid)
     assert (done.status, done.deleted_at_twilio, done.attempts, done.error) == (
@@ -316,12 +316,12 @@ def test_a_twilio_5xx_on_delete_keeps_the_bucket_copy_and_the_retry_deletes(
     twilio_api.delete(delete_url(recording_sid), status=204)
     rec_id = row(svc, recording_sid).id
     with pytest.raises(TransientError):
-        lifecycle.transfer(svc, rec_id, final_attempt=False)
+        lifecycle.transfer(svc.recordings, rec_id, final_attempt=False)
     assert (row(svc, recording_sid).status, row(svc, recording_sid).deleted_at_twilio) == (
         "stored",
         False,
     )
-    assert lifecycle.transfer(svc, rec_id, final_attempt=False) == "done"
+    assert lifecycle.transfer(svc.recordings, rec_id, final_attempt=False) == "done"
     # The retry does not download again: the verified copy is already in the bucket.
     assert methods(twilio_api) == [
         f"GET {recording_sid}.wav",
@@ -342,12 +342,12 @@ def test_a_bucket_outage_is_retried_and_twilios_copy_stays_until_the_bucket_is_b
     rec_id = row(svc, recording_sid).id
     with service_stopped(s3_server):
         with pytest.raises(Exception) as failure:
-            lifecycle.transfer(svc, rec_id, final_attempt=False)
+            lifecycle.transfer(svc.recordings, rec_id, final_attempt=False)
         assert "Connect" in type(failure.value).__name__ or "Endpoint" in str(failure.value)
         assert row(svc, recording_sid).status == "pending"
         assert [c.request.method for c in twilio_api.calls] == ["GET"]
     create_buckets(svc)  # the restarted moto server starts empty
-    assert lifecycle.transfer(svc, rec_id, final_attempt=False) == "done"
+    assert lifecycle.transfer(svc.recordings, rec_id, final_attempt=False) == "done"
     assert [c.request.method for c in twilio_api.calls] == ["GET", "GET", "DELETE"]
     assert bucket_object(svc, aws_env, row(svc, recording_sid))["body"] == MEDIA
 
@@ -359,13 +359,13 @@ def test_a_permanent_download_failure_marks_the_row_for_staff_and_leaves_twilios
     _, recording_sid = a_recorded_call(tw)
     twilio_api.get(media_url(recording_sid), status=status, json={"code": 20404})
     rec_id = row(svc, recording_sid).id
-    assert lifecycle.transfer(svc, rec_id, final_attempt=False) == "failed"
+    assert lifecycle.transfer(svc.recordings, rec_id, final_attempt=False) == "failed"
     rec = row(svc, recording_sid)
     assert (rec.status, rec.deleted_at_twilio) == ("failed", False)
     assert str(status) in (rec.error or "")
     assert [c.request.method for c in twilio_api.calls] == ["GET"]
     # A failed row is left to staff: another run changes nothing and asks Twilio nothing.
-    assert lifecycle.transfer(svc, rec_id) == "failed"
+    assert lifecycle.transfer(svc.recordings, rec_id) == "failed"
     assert len(twilio_api.calls) == 1
 
 
@@ -374,7 +374,8 @@ def test_the_last_attempt_marks_the_row_failed_and_keeps_twilios_copy(
 ) -> None:
     _, recording_sid = a_recorded_call(tw)
     twilio_api.get(media_url(recording_sid), status=502)
-    assert lifecycle.transfer(svc, row(svc, recording_sid).id, final_attempt=True) == "failed"
+    rec_id = row(svc, recording_sid).id
+    assert lifecycle.transfer(svc.recordings, rec_id, final_attempt=True) == "failed"
     rec = row(svc, recording_sid)
     assert (rec.status, rec.deleted_at_twilio) == ("failed", False)
     assert [c.request.method for c in twilio_api.calls] == ["GET"]
@@ -393,7 +394,7 @@ def test_a_recording_erased_while_it_was_being_copied_leaves_no_copy_anywhere(
 
     twilio_api.add_callback("GET", media_url(recording_sid), callback=download_then_erase)
     twilio_api.delete(delete_url(recording_sid), status=204)
-    assert lifecycle.transfer(svc, rec.id) == "gone"
+    assert lifecycle.transfer(svc.recordings, rec.id) == "gone"
     region = svc.config.regions["uk"]
     listing = s3(aws_env, region.aws_region).list_objects_v2(Bucket=region.bucket)
     assert listing.get("KeyCount", 0) == 0
@@ -408,7 +409,7 @@ def test_a_region_mismatch_fails_the_row_and_writes_nowhere(
         r = s.scalars(select(Recording).where(Recording.recording_sid == recording_sid)).one()
         r.region = "eu"
     fake_twilio(twilio_api, recording_sid)
-    assert lifecycle.transfer(svc, row(svc, recording_sid).id) == "failed"
+    assert lifecycle.transfer(svc.recordings, row(svc, recording_sid).id) == "failed"
     assert len(twilio_api.calls) == 0  # neither downloaded nor deleted
     for region in svc.config.regions.values():
         listing = s3(aws_env, region.aws_region).list_objects_v2(Bucket=region.bucket)
@@ -427,7 +428,7 @@ def test_a_recording_of_a_call_not_in_the_log_is_placed_by_twilios_call_record(
         f"{API}/Calls/{call_sid}.json",
         json={"sid": call_sid, "to": CLINIC_UK, "from": PATIENT, "status": "completed"},
     )
-    row_id = lifecycle.adopt(svc, recording_sid, call_sid, "recording", 7)
+    row_id = lifecycle.adopt(svc.recordings, recording_sid, call_sid, "recording", 7)
     assert row_id is not None
     rec = row(svc, recording_sid)
     assert (rec.clinic_id, rec.phone, rec.region) == ("riverside-physio", PATIENT, "uk")
@@ -505,7 +506,7 @@ def test_callback_retries_and_the_transfer_behave_the_same_on_postgresql_and_sql
         assert len(list(s.scalars(select(WorkItem).where(WorkItem.kind == "voicemail")))) == 1
     assert len(queued_job_ids(svc)) == 1
     fake_twilio(twilio_api, recording_sid)
-    assert lifecycle.transfer(svc, row(svc, recording_sid).id) == "done"
+    assert lifecycle.transfer(svc.recordings, row(svc, recording_sid).id) == "done"
     assert bucket_object(svc, aws_env, row(svc, recording_sid))["body"] == MEDIA
 
 
@@ -523,7 +524,7 @@ def test_a_failed_recording_is_queued_again_by_the_retry_command_and_then_stored
     _, other_sid = a_recorded_call(tw, to=CLINIC_US)
     for failing in (recording_sid, other_sid):
         twilio_api.get(media_url(failing), status=404, json={"code": 20404})
-        assert lifecycle.transfer(svc, row(svc, failing).id) == "failed"
+        assert lifecycle.transfer(svc.recordings, row(svc, failing).id) == "failed"
     svc.queue.empty()  # the callbacks' jobs ran (above) and are gone, as after a worker
     env = stored_cli_env(svc, region_config_path, aws_env)
 
@@ -544,7 +545,7 @@ def test_a_failed_recording_is_queued_again_by_the_retry_command_and_then_stored
     # The cause is fixed (Twilio serves the media now): the queued job stores it.
     twilio_api.replace(responses.GET, media_url(recording_sid), body=MEDIA)
     twilio_api.delete(delete_url(recording_sid), status=204)
-    assert lifecycle.transfer(svc, rec.id) == "done"
+    assert lifecycle.transfer(svc.recordings, rec.id) == "done"
     assert bucket_object(svc, aws_env, row(svc, recording_sid))["body"] == MEDIA
     again = CliRunner().invoke(main, ["recordings", "retry", "--sid", recording_sid], env=env)
     assert json.loads(again.stdout) == {"reset": 0, "queued": 0}
@@ -606,7 +607,7 @@ def test_reconcile_places_each_recording_twilio_holds_that_never_reached_us(
         f"{API}/Calls/{other_cell_call}.json", json={"to": "+61255501234", "from": PATIENT}
     )
 
-    assert lifecycle.reconcile(svc, SINCE) == 1
+    assert lifecycle.reconcile(svc.recordings, SINCE) == 1
     rec = row(svc, lost)
     assert (rec.kind, rec.clinic_id, rec.phone, rec.status) == (
         "voicemail",
@@ -622,7 +623,7 @@ def test_reconcile_places_each_recording_twilio_holds_that_never_reached_us(
             is None
         )
     assert items == [("voicemail", lost_call)]  # for staff, like any voicemail
-    assert lifecycle.reconcile(svc, SINCE) == 0  # tomorrow's run over the same window
+    assert lifecycle.reconcile(svc.recordings, SINCE) == 0  # tomorrow's run over the same window
 
 
 def test_recordings_reconcile_command_prints_the_count_or_one_line_when_twilio_fails(
@@ -651,5 +652,5 @@ def test_the_daily_job_logs_a_twilio_outage_and_still_finishes_its_sweep(
     svc: Services, twilio_api: responses.RequestsMock, caplog: pytest.LogCaptureFixture
 ) -> None:
     twilio_api.get(f"{API}/Recordings.json", status=503, json={"code": 20500})
-    jobs._reconcile(svc, SINCE)  # raises nothing: tomorrow's run covers the same window
+    jobs._reconcile(svc.recordings, SINCE)  # raises nothing: tomorrow's run covers the same window
     assert "recordings not reconciled with Twilio" in caplog.text

@@ -26,8 +26,6 @@ from callgateway.db.models_outbound import Reminder
 from callgateway.outbound import reminders
 from callgateway.wiring import Services
 from consent import cache as consent_cache
-from consent import service as consent_service
-from consent.gate import may
 from tests.support.settings import BASE_URL
 from tests.support.twilio import CLINIC_UK, PATIENT, TwilioSim, sid
 
@@ -232,8 +230,13 @@ def test_a_stop_whose_cache_write_through_was_lost_still_stops_the_reminder(
     tw = TwilioSim(create_app({"TESTING": True}, services=svc).test_client(), BASE_URL)
     assert tw.sms("STOP").status_code == 200
     # A Redis blip ate the write-through: the cache still holds the state before the STOP.
-    svc.redis.set(consent_cache.key(svc, "riverside-physio", PATIENT), "none:0", ex=60)
-    assert consent_cache.get(svc, "riverside-physio", PATIENT) == "none"
+    svc.redis.set(
+        consent_cache.key(svc.settings.subject_salt, "riverside-physio", PATIENT), "none:0", ex=60
+    )
+    assert (
+        consent_cache.get(svc.redis, svc.settings.subject_salt, "riverside-physio", PATIENT)
+        == "none"
+    )
     (row,) = rows(svc)
     assert reminders.send(at(svc, DUE), row.id) == "opted-out"
     assert sent(twilio_api) == []
@@ -287,7 +290,7 @@ def test_twilio_21610_on_send_records_an_opt_out(svc: Services) -> None:
             status=400,
         )
         assert reminders.send(at(svc, DUE), row.id) == "opted-out-at-twilio"
-    assert not may(svc, "riverside-physio", PATIENT, "reminder_sms").allowed
+    assert not svc.gate.may("riverside-physio", PATIENT, "reminder_sms").allowed
     with svc.db.session() as s:
         (event,) = s.scalars(select(ConsentEvent)).all()
     assert (event.state, event.channel) == ("opted_out", "sms")
@@ -320,7 +323,7 @@ def test_status_callback_with_21610_records_one_opt_out(
     assert message.status == "failed"
     (row,) = rows(svc)
     assert (row.status, row.reason) == ("failed", "failed")
-    assert consent_service.status(svc, "riverside-physio", PATIENT).state == "opted_out"
+    assert svc.consent.status("riverside-physio", PATIENT).state == "opted_out"
 
 
 def test_unsigned_status_callback_is_refused(svc: Services) -> None:

@@ -80,8 +80,8 @@ def test_a_sweep_far_in_the_future_empties_rows_objects_and_twilio(
     assert (entry.action, entry.actor) == ("retention.sweep", "cli:test:retention sweep")
     assert entry.detail["twilio_deleted"] == 2 and entry.detail["now"].startswith("2040-01-01")
     assert suppressed == [("riverside-physio", subject_hash(PATIENT, svc.settings.subject_salt))]
-    assert gate.may(svc, "riverside-physio", PATIENT, "automated_sms").reason == gate.OPTED_OUT
-    assert gate.may(svc, "hudson-family", PATIENT_2, "automated_sms").allowed
+    assert svc.gate.may("riverside-physio", PATIENT, "automated_sms").reason == gate.OPTED_OUT
+    assert svc.gate.may("hudson-family", PATIENT_2, "automated_sms").allowed
 
 
 def test_a_sweep_today_deletes_nothing_that_has_not_expired(
@@ -160,7 +160,7 @@ def test_the_cli_sweep_prints_counts_per_category_as_json(
         rec_id = s.scalars(
             select(Recording.id).where(Recording.recording_sid == held.pending_sids[0])
         ).one()
-    assert lifecycle.transfer(svc, rec_id) == "done"
+    assert lifecycle.transfer(svc.recordings, rec_id) == "done"
     # Twilio's API on the discard port: nothing must be asked of Twilio here.
     env = stored_cli_env(
         svc,

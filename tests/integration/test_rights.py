@@ -144,8 +144,8 @@ def test_erase_round_trip_leaves_only_the_audit_entries_and_the_suppression(
     erase_entry = audit_entries(svc)[-1]
     assert erase_entry.detail["suppressed"] is True and erase_entry.detail["objects"] == 2
     # And the number stays opted out: no AI, no automated SMS from this clinic.
-    assert gate.may(svc, UK, PATIENT, "ai_handling").reason == gate.OPTED_OUT
-    assert not gate.may(svc, UK, PATIENT, "automated_sms")
+    assert svc.gate.may(UK, PATIENT, "ai_handling").reason == gate.OPTED_OUT
+    assert not svc.gate.may(UK, PATIENT, "automated_sms")
 
     after = rights.export(svc, PATIENT, UK, actor="cli:test")
     assert [
@@ -203,7 +203,7 @@ def test_a_number_that_never_opted_out_is_erased_without_a_suppression(
     assert not rights.erase(svc, PATIENT, UK, actor="cli:test").suppressed
     with svc.db.session() as s:
         assert list(s.scalars(select(Suppression))) == []
-    assert gate.may(svc, UK, PATIENT, "automated_sms").reason == gate.NO_OBJECTION
+    assert svc.gate.may(UK, PATIENT, "automated_sms").reason == gate.NO_OBJECTION
 
 
 def test_erase_stops_before_touching_our_data_when_twilio_cannot_delete_its_copy(

@@ -66,7 +66,7 @@ class ConsoleGateway:
         with responses.RequestsMock() as api:
             api.get(twilio.recording_media_url(row.recording_sid), body=silent_wav(2))
             api.delete(re.compile(rf".*/Recordings/{row.recording_sid}\.json$"), status=204)
-            return transfer(self.services, recording_id)
+            return transfer(self.services.recordings, recording_id)
 
 
 @pytest.fixture(scope="module")

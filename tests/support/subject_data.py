@@ -76,7 +76,7 @@ def seed(
             rec_id = s.scalars(
                 select(Recording.id).where(Recording.recording_sid == recording_sid)
             ).one()
-        assert lifecycle.transfer(svc, rec_id) == "done"
+        assert lifecycle.transfer(svc.recordings, rec_id) == "done"
     with svc.db.session() as s:
         for seq, (role, text) in enumerate(
             [("caller", "I would like to book a session"), ("agent", "Which day suits you?")]

@@ -8,11 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callgateway.config import ConfigError, parse_config
+from callgateway.config.hours import QuietHours, parse_days, parse_quiet_hours
 from callgateway.outbound.timing import (
-    QuietHours,
     next_occurrence,
-    parse_days,
-    parse_quiet_hours,
     place_reminder,
     reminder_due,
     shift_out_of_quiet,
