@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,12 +30,14 @@ from callgateway.calls import log as call_log
 from callgateway.calls import state as live_state
 from callgateway.calls.opening import new_state
 from callgateway.config import Clinic
+from callgateway.config.retention import retention_until
 from callgateway.db.models import Call
 from callgateway.phone import ANONYMOUS
-from callgateway.privacy.retention import retention_until
-from callgateway.wiring import Services
 from consent import cache as consent_cache
 from consent.gate import Decision, decide
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

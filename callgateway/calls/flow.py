@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -18,9 +19,11 @@ from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
 from callgateway.db.models import Call
 from callgateway.phone import mask
-from callgateway.wiring import Services
 from consent.gate import Decision
 from recordings import policy as recording_policy
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

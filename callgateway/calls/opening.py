@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -21,13 +21,15 @@ from callgateway.agent.rules import OPENING
 from callgateway.calls import journal
 from callgateway.calls import state as live_state
 from callgateway.config import Clinic
+from callgateway.config.retention import retention_until
 from callgateway.db.models import Call
 from callgateway.phone import ANONYMOUS
-from callgateway.privacy.retention import retention_until
-from callgateway.wiring import Services
 from consent import cache as consent_cache
 from consent.gate import Decision, decide
 from consent.ledger import STATES
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

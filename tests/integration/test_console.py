@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from callgateway.adapters.clock import fixed
 from callgateway.app import create_app
+from callgateway.config.retention import retention_until
 from callgateway.console import users
 from callgateway.db.models import AuditEntry, Call, WorkItem
 from callgateway.phone import mask, subject_hash
-from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from tests.conftest import BASE_URL
 from tests.twilio import PATIENT, PATIENT_2, TwilioSim, sid
