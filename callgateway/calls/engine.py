@@ -28,7 +28,6 @@ from callgateway.agent.tools import Tools
 from callgateway.calls import journal
 from callgateway.calls import log as call_log
 from callgateway.calls import state as live_state
-from callgateway.calls.opening import new_state
 from callgateway.config import Clinic
 from callgateway.config.retention import retention_until
 from callgateway.db.models import Call
@@ -170,7 +169,7 @@ def take_turn(services: Services, turn: Turn) -> TurnResult:
         return TurnResult(Reply("", "person", reason=decision.reason), call, clinic)
 
     if not state or state.get("clinic_id") != clinic.id:
-        state = new_state(call.cli, call.called, clinic)  # expired or never started
+        state = live_state.new_state(call.cli, call.called, clinic)  # expired or never started
     assert state is not None
     heard = turn.heard
     convo = _conversation(services, call, clinic, state)
