@@ -11,11 +11,11 @@ from rq import Queue
 from callgateway.adapters.clock import Clock, utcnow
 from callgateway.adapters.storage import RegionStorage
 from callgateway.adapters.twilio_rest import TwilioRest
-from callgateway.config import Config, load_config
+from callgateway.config import Clinic, Config, load_config
 from callgateway.config.directory import Directory
 from callgateway.config.settings import Settings
+from callgateway.db.audit import AuditTrail
 from callgateway.db.session import Database
-from callgateway.privacy.audit import AuditTrail
 from consent.gate import Gate
 from consent.service import ConsentService
 from recordings.desk import RecordingDesk
@@ -82,6 +82,16 @@ class Services:
             url=self.url,
             subject_salt=self.settings.subject_salt,
         )
+
+    def appointment_changed(self, clinic: Clinic, appointment_id: int, event: str) -> None:
+        """Booking's hook, after its commit: the appointment's reminders are planned afresh.
+        Wired here, the composition root, so that booking and the agent know nothing of
+        reminders. A new booking at a clinic that sends none has none to plan or cancel:
+        no second transaction for nothing. Never raises (the booking stands)."""
+        from callgateway.outbound.reminders import on_appointment_changed, sends_any
+
+        if event != "booked" or sends_any(clinic):
+            on_appointment_changed(self, appointment_id)
 
     def url(self, path: str) -> str:
         """An absolute URL Twilio will call back, under the base it signs against."""

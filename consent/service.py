@@ -20,9 +20,9 @@ import redis
 from sqlalchemy.orm import Session
 
 from callgateway.config import Clinic, Config
+from callgateway.config.retention import retention_until
+from callgateway.db.audit import AuditTrail
 from callgateway.phone import ANONYMOUS, InvalidNumber, parse_e164, subject_hash
-from callgateway.privacy.audit import AuditTrail
-from callgateway.privacy.retention import retention_until
 from consent import cache, ledger, replies
 from consent.keywords import Keyword
 

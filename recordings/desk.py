@@ -16,8 +16,8 @@ from callgateway.adapters.clock import Clock
 from callgateway.adapters.storage import RegionStorage
 from callgateway.adapters.twilio_rest import TwilioRest
 from callgateway.config import Clinic, Config
+from callgateway.db.audit import AuditTrail
 from callgateway.db.session import Database
-from callgateway.privacy.audit import AuditTrail
 
 
 @dataclass(frozen=True)

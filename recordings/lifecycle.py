@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session
 from callgateway.adapters.storage import RegionViolation, StorageError, subject_prefix
 from callgateway.adapters.twilio_rest import NotFound, PermanentError, TransientError
 from callgateway.config import Clinic
+from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Call, Recording, WorkItem
 from callgateway.phone import ANONYMOUS, caller_id, mask
-from callgateway.privacy.retention import retention_until
 from recordings.desk import RecordingDesk
 
 log = logging.getLogger(__name__)

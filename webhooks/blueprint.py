@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, g, request
 from twilio.request_validator import RequestValidator
 
-from callgateway.wiring import Services
 from webhooks.signature import is_valid
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger("callgateway.webhooks")
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from flask import Response, request
 
 from callgateway.calls.twiml import apology_and_hangup
-from callgateway.outbound import alerts, callbacks, checkins, delivery, reminders
+from callgateway.outbound import alerts, callbacks, checkins, reminders
+from callgateway.sms import delivery
 from webhooks.blueprint import bp, empty, services, twiml
 from webhooks.events import (
     BadEvent,

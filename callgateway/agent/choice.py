@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from callgateway.agent.protocol import Agent
 from callgateway.agent.rules import RulesAgent
 from callgateway.config import Clinic
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 _RULES = RulesAgent()
 

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openai import OpenAI, OpenAIError
 
@@ -22,7 +22,9 @@ from callgateway.agent.protocol import Conversation, Heard, Reply
 from callgateway.booking.dates import parse_date, say_date, say_time
 from callgateway.config import DAYS, Clinic
 from callgateway.config import OpenAIAgent as OpenAIAgentConfig
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

@@ -335,7 +335,6 @@ class Tools:
 
     def _write(self, event: str, change: Callable[[Any], Appointment]) -> Appointment:
         """Run the change and queue its bucket copy and SMS in one transaction; then enqueue."""
-        from callgateway.outbound.reminders import on_appointment_changed, sends_any
 
         sms_ok = self.services.gate.may(self.clinic.id, self.caller, "automated_sms").allowed
         for _attempt in range(3):
@@ -359,10 +358,8 @@ class Tools:
             except appointments.NotBookable:
                 raise ToolError("not_bookable", "that time cannot be booked") from None
             outbox.enqueue(self.services, ids)
-            # Reminders, after the commit. A new booking at a clinic that sends none has
-            # none to plan or cancel: no second transaction for nothing.
-            if event != "booked" or sends_any(self.clinic):
-                on_appointment_changed(self.services, appointment.id)
+            # After the commit: whatever follows an appointment (its reminders) follows it.
+            self.services.appointment_changed(self.clinic, appointment.id, event)
             self.state["offers"] = []
             self.state["sms"] = sms_ok
             log.info("appointment %s", event, extra={"clinic": self.clinic.id})

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from callgateway.booking.slots import BLOCK, blocks, floor_block
 from callgateway.config import Clinic, Config
+from callgateway.config.retention import retention_until
 from callgateway.db.models import Appointment, SlotHold
-from callgateway.privacy.retention import retention_until
 
 # Easy to say and to hear on a phone line: no 0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B look-alikes.
 REF_ALPHABET = "ACDEFHJKMNPRTUVWXY3479"

@@ -13,12 +13,11 @@ at delivery time, so a late retry never overwrites a newer state with an older o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from sqlalchemy import insert, or_, select, update
@@ -29,11 +28,13 @@ from callgateway.adapters.twilio_rest import AmbiguousError, PermanentError, Twi
 from callgateway.booking.appointments import document
 from callgateway.booking.dates import say_when
 from callgateway.config import Clinic
+from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Appointment, Message, OutboxItem
-from callgateway.outbound.delivery import UNKNOWN, adopt_if_sent
-from callgateway.privacy.retention import retention_until
-from callgateway.wiring import Services
+from callgateway.sms.delivery import UNKNOWN, adopt_if_sent
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +102,17 @@ def appointment_changed(
     return ids
 
 
+# The worker's entry point, by the dotted path RQ stores (it lives with the other jobs,
+# which wire their own Services: booking itself never wires).
+DELIVER_JOB = "callgateway.jobs.outbox.deliver_job"
+
+
 def enqueue(services: Services, ids: list[int]) -> None:
     """After commit: hand each item to the worker. A failure here only delays delivery."""
     if services.queue is None:
         return
     queue = services.queue
-    jobs = [queue.prepare_data(deliver_job, (i,), job_id=f"outbox-{i}") for i in ids]
+    jobs = [queue.prepare_data(DELIVER_JOB, (i,), job_id=f"outbox-{i}") for i in ids]
     try:
         queue.enqueue_many(jobs)  # one Redis round trip for all of them
     except redis.RedisError:
@@ -332,27 +338,3 @@ def sweep(services: Services, limit: int = 100) -> dict[str, int]:
     for item_id in pending(services, limit=limit):
         counts[deliver(services, item_id).status] += 1
     return counts
-
-
-# --- RQ entry point ----------------------------------------------------------------------
-
-_worker_services: Services | None = None
-
-
-def deliver_job(item_id: int) -> str:
-    """Run by the RQ worker. On a transient failure it schedules its own retry (the Procfile
-    worker runs `--with-scheduler`); the sweeper catches anything that slips through."""
-    global _worker_services
-    if _worker_services is None:
-        from callgateway.wiring import bootstrap
-
-        _worker_services = bootstrap()
-    services = _worker_services
-    result = deliver(services, item_id)
-    if result.status == "retry" and services.queue is not None:
-        with services.db.session() as session:
-            item = session.get(OutboxItem, item_id)
-            delay = backoff(item.attempts if item else 1)
-        with contextlib.suppress(redis.RedisError):
-            services.queue.enqueue_in(delay, deliver_job, item_id)
-    return result.status

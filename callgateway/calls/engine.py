@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,14 +28,15 @@ from callgateway.agent.tools import Tools
 from callgateway.calls import journal
 from callgateway.calls import log as call_log
 from callgateway.calls import state as live_state
-from callgateway.calls.opening import new_state
 from callgateway.config import Clinic
+from callgateway.config.retention import retention_until
 from callgateway.db.models import Call
 from callgateway.phone import ANONYMOUS
-from callgateway.privacy.retention import retention_until
-from callgateway.wiring import Services
 from consent import cache as consent_cache
 from consent.gate import Decision, decide
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ def take_turn(services: Services, turn: Turn) -> TurnResult:
         return TurnResult(Reply("", "person", reason=decision.reason), call, clinic)
 
     if not state or state.get("clinic_id") != clinic.id:
-        state = new_state(call.cli, call.called, clinic)  # expired or never started
+        state = live_state.new_state(call.cli, call.called, clinic)  # expired or never started
     assert state is not None
     heard = turn.heard
     convo = _conversation(services, call, clinic, state)

@@ -16,6 +16,8 @@ down, and a message nobody can find is worse than an honest "call again later".
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from twilio.twiml.voice_response import VoiceResponse
 
 from callgateway.calls.escalation import (
@@ -28,8 +30,10 @@ from callgateway.calls.escalation import (
 from callgateway.calls.twiml import say
 from callgateway.config import Clinic
 from callgateway.config.directory import is_open
-from callgateway.wiring import Services
 from recordings import lifecycle
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 TROUBLE = "Sorry, we are having technical problems."
 CONNECTING = "Connecting you to a member of our team."

@@ -9,6 +9,7 @@ person (escalation), or a goodbye.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape as xml_escape
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -18,7 +19,9 @@ from callgateway.agent.rules import OPENING
 from callgateway.calls import engine, escalation
 from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 TURN_PATH = "/twilio/voice/turn"
 

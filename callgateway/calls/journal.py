@@ -27,7 +27,7 @@ import os
 import threading
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from sqlalchemy import func, select, update
@@ -36,7 +36,9 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from callgateway.db.insert import insert_ignore_all
 from callgateway.db.models import Call, CallTurn, JournalMark
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from callgateway.calls import journal
 from callgateway.config import Clinic, Config
+from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Call
-from callgateway.privacy.retention import retention_until
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 _RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3, "answered": 3}

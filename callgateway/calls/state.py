@@ -8,6 +8,9 @@ from typing import Any
 
 import redis
 
+from callgateway.agent.rules import OPENING
+from callgateway.config import Clinic
+
 TTL_SECONDS = 4 * 3600
 
 
@@ -44,3 +47,16 @@ def forget(client: redis.Redis, call_sid: str) -> None:
     expires by itself."""
     with contextlib.suppress(redis.RedisError):
         drop(client, call_sid)
+
+
+def new_state(cli: str, called: str, clinic: Clinic) -> dict[str, object]:
+    """The live state of a conversation the AI has just opened."""
+    return {
+        "clinic_id": clinic.id,
+        "called": called,
+        # What a turn needs of the call-log row, so that a turn reads no database row.
+        "call": {"cli": cli, "called": called, "clinic_id": clinic.id},
+        "stage": "start",
+        "misses": 0,
+        "last_prompt": OPENING,
+    }

@@ -6,6 +6,7 @@ import json
 import mimetypes
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import redis
@@ -17,7 +18,9 @@ from callgateway.db.models import Appointment
 from callgateway.db.models_outbound import Reminder
 from callgateway.outbound import checkins, reminders, summary
 from callgateway.phone import mask
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 
 def _clinic(svc: Services, clinic_id: str):  # type: ignore[no-untyped-def]

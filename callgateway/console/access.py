@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flask import abort, current_app
 from flask_login import UserMixin, current_user
 
 from callgateway.config import Clinic
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 ALL = "*"
 

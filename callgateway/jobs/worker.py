@@ -24,7 +24,18 @@ RENAMED: dict[str, str] = {
     "callgateway.jobs.adopt_recording": "recordings.jobs.adopt_recording",
     "callgateway.jobs.find_call_recordings": "recordings.jobs.find_call_recordings",
     "callgateway.jobs.retention_sweep": "callgateway.jobs.daily.retention_sweep",
-    "callgateway.outbox.deliver_job": "callgateway.booking.outbox.deliver_job",
+    "callgateway.outbox.deliver_job": "callgateway.jobs.outbox.deliver_job",
+    # Reminders and check-ins are booked days ahead: their entry points joined the jobs.
+    **{
+        f"callgateway.outbound.jobs.{name}": f"callgateway.jobs.outbound.{name}"
+        for name in (
+            "send_reminder",
+            "checkin_attempt",
+            "checkin_watchdog",
+            "checkin_alerts",
+            "daily_summary",
+        )
+    },
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from twilio.twiml.voice_response import VoiceResponse
@@ -17,13 +18,16 @@ from twilio.twiml.voice_response import VoiceResponse
 from callgateway.adapters.twilio_rest import PermanentError, TransientError
 from callgateway.calls.twiml import apology_and_hangup
 from callgateway.config import Clinic
+from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_new
 from callgateway.db.models_outbound import CheckinAlert, CheckinAttempt, CheckinSchedule
-from callgateway.outbound import delivery, wording
+from callgateway.outbound import wording
 from callgateway.outbound.calling import CallKind, place_call
 from callgateway.phone import mask
-from callgateway.privacy.retention import retention_until
-from callgateway.wiring import Services
+from callgateway.sms import delivery
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from callgateway.booking import appointments, outbox
 from callgateway.config import Clinic
 from callgateway.db.models import Appointment
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from callgateway.calls import log as call_log
-from callgateway.outbound import alerts, checkins, delivery, reminders
-from callgateway.wiring import Services
+from callgateway.outbound import alerts, checkins, reminders
+from callgateway.sms import delivery
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 UNDELIVERED = frozenset({"failed", "undelivered"})
 NOT_REACHED = frozenset({"busy", "no-answer", "failed", "canceled"})

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from callgateway.adapters.twilio_rest import PermanentError
 from callgateway.calls import log as call_log
 from callgateway.config import Clinic
-from callgateway.outbound.delivery import clinic_number
-from callgateway.wiring import Services
+from callgateway.sms.delivery import clinic_number
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 STATUS_PATH = "/twilio/outbound/call/status"
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]

@@ -16,6 +16,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select, update
@@ -28,14 +29,16 @@ from callgateway.calls import log as call_log
 from callgateway.calls.twiml import apology_and_hangup
 from callgateway.config import Clinic
 from callgateway.config.hours import parse_days, parse_time
+from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_new
 from callgateway.db.models_outbound import CheckinAttempt, CheckinSchedule
 from callgateway.outbound import scheduling
 from callgateway.outbound.calling import CallKind, place_call
 from callgateway.outbound.timing import at_local, next_occurrence
 from callgateway.phone import InvalidNumber, mask, parse_e164
-from callgateway.privacy.retention import retention_until
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

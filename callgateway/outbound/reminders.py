@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -23,14 +24,17 @@ from callgateway.calls import log as call_log
 from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
 from callgateway.config.hours import parse_quiet_hours
+from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_new
 from callgateway.db.models import Appointment
 from callgateway.db.models_outbound import Reminder
-from callgateway.outbound import booking_link, delivery, scheduling, wording
+from callgateway.outbound import booking_link, scheduling, wording
 from callgateway.outbound.calling import CallKind, place_call
 from callgateway.outbound.timing import place_reminder, shift_out_of_quiet
-from callgateway.privacy.retention import retention_until
-from callgateway.wiring import Services
+from callgateway.sms import delivery
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

@@ -2,26 +2,29 @@
 twice (a retried webhook, a resync) replaces the pending job instead of adding one.
 
 Jobs are named by the dotted path RQ stores with them, not imported: the entry points in
-`outbound.jobs` call into the senders that schedule them, and a path keeps the senders from
-importing their own callers. tests/unit/test_outbound_scheduling.py checks every path.
+`callgateway.jobs.outbound` call into the senders that schedule them, and a path keeps the
+senders from importing their own callers. tests/unit/test_outbound_scheduling.py checks
+every path.
 """
 
 from __future__ import annotations
 
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from callgateway.wiring import Services
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
+
 
 # Transient Twilio errors are retried by RQ (the job releases its claim first).
 TRANSIENT_RETRY = Retry(max=3, interval=[30, 120, 600])
 
-_JOBS = "callgateway.outbound.jobs"
+_JOBS = "callgateway.jobs.outbound"
 SEND_REMINDER = f"{_JOBS}.send_reminder"
 CHECKIN_ATTEMPT = f"{_JOBS}.checkin_attempt"
 CHECKIN_WATCHDOG = f"{_JOBS}.checkin_watchdog"

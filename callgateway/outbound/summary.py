@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, select, update
 
@@ -27,7 +28,9 @@ from callgateway.db.models_outbound import (
 from callgateway.outbound import scheduling
 from callgateway.outbound.timing import at_local
 from callgateway.phone import mask
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Table, delete, select, update
 from sqlalchemy.orm import Session
@@ -41,8 +41,10 @@ from callgateway.db.models import (
 from callgateway.db.models_outbound import CheckinSchedule
 from callgateway.phone import subject_hash
 from callgateway.privacy.sweep import retained_tables
-from callgateway.wiring import Services
 from consent import ledger
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 SECTIONS = ("calls", "appointments", "consent", "recordings", "voicemails", "messages")
 # Which export section a generic table's rows belong to, by their data category.

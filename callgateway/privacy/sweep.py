@@ -13,7 +13,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
@@ -24,7 +24,9 @@ from callgateway.config import CATEGORIES
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Base, ConsentEvent, Recording, Retained, Suppression
 from callgateway.phone import subject_hash
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

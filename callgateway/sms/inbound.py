@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from callgateway.config import Clinic
+from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Message
 from callgateway.phone import ANONYMOUS
-from callgateway.privacy.retention import retention_until
-from callgateway.wiring import Services
 from consent import keywords
 from consent import service as consent
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

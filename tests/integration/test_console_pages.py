@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from callgateway.adapters.clock import fixed
 from callgateway.app import create_app
+from callgateway.config.retention import retention_until
 from callgateway.db.models import Appointment, Call, ConsentEvent, WorkItem
 from callgateway.phone import mask
-from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import ledger
 from tests.support.console import (

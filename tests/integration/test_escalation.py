@@ -15,8 +15,8 @@ from callgateway.adapters.clock import fixed
 from callgateway.calls import escalation
 from callgateway.calls import log as call_log
 from callgateway.config import Config
+from callgateway.config.retention import retention_until
 from callgateway.db.models import Call, WorkItem
-from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import ledger
 from tests.support.opening_hours import CLOSED, OPEN

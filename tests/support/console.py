@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from callgateway.config.retention import retention_until
 from callgateway.console import users
 from callgateway.db.models import AuditEntry, Call, Recording, WorkItem
-from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from tests.support.twilio import PATIENT, sid
 

@@ -11,9 +11,9 @@ from datetime import timedelta
 import responses
 from sqlalchemy import select
 
+from callgateway.config.retention import retention_until
 from callgateway.config.settings import DEV_ACCOUNT_SID
 from callgateway.db.models import Appointment, CallTurn, Recording
-from callgateway.privacy.retention import retention_until
 from callgateway.wiring import Services
 from consent import ledger
 from recordings import lifecycle

@@ -6,7 +6,9 @@ import pytest
 from redis import Redis
 from rq.utils import import_attribute
 
+from callgateway.booking import outbox
 from callgateway.jobs import daily
+from callgateway.jobs import outbox as outbox_jobs
 from callgateway.jobs.worker import RENAMED, Job
 from recordings import jobs, lifecycle
 
@@ -19,6 +21,10 @@ def test_the_lifecycle_queues_recordings_own_entry_points() -> None:
     assert import_attribute(lifecycle.ADOPT_JOB) is jobs.adopt_recording
     assert import_attribute(lifecycle.FIND_JOB) is jobs.find_call_recordings
     assert import_attribute(daily.SWEEP_JOB) is daily.retention_sweep
+
+
+def test_the_outbox_queues_the_jobs_own_entry_point() -> None:
+    assert import_attribute(outbox.DELIVER_JOB) is outbox_jobs.deliver_job
 
 
 @pytest.mark.parametrize(("old", "new"), sorted(RENAMED.items()))

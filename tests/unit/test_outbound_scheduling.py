@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rq.utils import import_attribute
 
-from callgateway.outbound import jobs, scheduling
+from callgateway.jobs import outbound as jobs
+from callgateway.outbound import scheduling
 
 
-def test_outbound_work_is_queued_under_the_entry_points_in_outbound_jobs() -> None:
+def test_outbound_work_is_queued_under_the_entry_points_in_the_jobs_room() -> None:
     assert import_attribute(scheduling.SEND_REMINDER) is jobs.send_reminder
     assert import_attribute(scheduling.CHECKIN_ATTEMPT) is jobs.checkin_attempt
     assert import_attribute(scheduling.CHECKIN_WATCHDOG) is jobs.checkin_watchdog

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from callgateway.adapters.twilio_rest import AmbiguousError, PermanentError
 from callgateway.config import Clinic
+from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Message
 from callgateway.phone import ANONYMOUS, mask
-from callgateway.privacy.retention import retention_until
-from callgateway.wiring import Services
+
+if TYPE_CHECKING:
+    from callgateway.wiring import Services
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from callgateway.config import Clinic, Config
+from callgateway.config.retention import retention_until
 from callgateway.db.models import AuditEntry
 from callgateway.phone import subject_hash
-from callgateway.privacy.retention import retention_until
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""RQ job entry points. Each takes ids, wires its own Services (`callgateway.jobs.context`),
+"""Outbound work's RQ entry points (reminders, check-ins, alerts, the daily summary).
+
+Each takes ids, wires its own Services (`callgateway.jobs.context`),
 and re-checks state at run time.
 
 They are enqueued through `outbound.scheduling`, by the dotted paths it names.
