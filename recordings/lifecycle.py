@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -31,6 +30,7 @@ from callgateway.config import Clinic
 from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Call, Recording, WorkItem
+from callgateway.events import RecordingEvent
 from callgateway.phone import ANONYMOUS, caller_id, mask
 from recordings.desk import RecordingDesk
 
@@ -50,16 +50,6 @@ FAILED = "failed"
 
 class VerificationFailed(RuntimeError):
     """The bucket's copy does not match what Twilio sent: never delete Twilio's then."""
-
-
-@dataclass(frozen=True)
-class RecordingEvent:
-    recording_sid: str
-    call_sid: str
-    kind: str  # recording | voicemail
-    status: str  # Twilio's RecordingStatus: completed | absent | failed | in-progress
-    duration_seconds: int | None
-    media_url: str | None
 
 
 def object_key(clinic_id: str, phone: str, kind: str, recording_sid: str, salt: str) -> str:

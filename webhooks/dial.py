@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from callgateway import events
 from callgateway.calls import escalation
 from callgateway.calls.twiml import apology_and_hangup
 from webhooks.blueprint import bp, services, twiml
-from webhooks.events import BadEvent, int_field, sid, text_field
+from webhooks.forms import BadEvent, int_field, sid, text_field
 
 MALFORMED = "Sorry, something went wrong with this call. Please try again later."
 
@@ -18,7 +19,7 @@ def dial_result() -> Response:
         call_sid = sid(request.form, "CallSid", "CA")
     except BadEvent:
         return twiml(apology_and_hangup(MALFORMED))
-    event = escalation.DialResult(
+    event = events.DialResult(
         call_sid=call_sid,
         dial_status=text_field(request.form, "DialCallStatus", 24).strip().lower(),
         dial_seconds=int_field(request.form, "DialCallDuration"),
@@ -32,7 +33,7 @@ def voicemail_choice() -> Response:
         call_sid = sid(request.form, "CallSid", "CA")
     except BadEvent:
         return twiml(apology_and_hangup(MALFORMED))
-    event = escalation.VoicemailChoice(
+    event = events.VoicemailChoice(
         call_sid=call_sid,
         digits=text_field(request.form, "Digits", 12).strip(),
         why=(request.args.get("why") or "")[:24],
@@ -50,7 +51,7 @@ def voicemail_done() -> Response:
         recording_sid: str | None = sid(request.form, "RecordingSid", "RE")
     except BadEvent:
         recording_sid = None
-    event = escalation.VoicemailDone(
+    event = events.VoicemailDone(
         call_sid=call_sid,
         recording_sid=recording_sid,
         seconds=int_field(request.form, "RecordingDuration"),

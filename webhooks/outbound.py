@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from callgateway import events
 from callgateway.calls.twiml import apology_and_hangup
 from callgateway.outbound import alerts, callbacks, checkins, reminders
-from callgateway.sms import delivery
 from webhooks.blueprint import bp, empty, services, twiml
-from webhooks.events import (
+from webhooks.forms import (
     BadEvent,
     ascii_int,
     int_field,
@@ -105,7 +105,7 @@ def outbound_call_status() -> Response:
         return empty()
     callbacks.call_status(
         services(),
-        callbacks.CallStatus(
+        events.CallStatus(
             call_sid=call_sid,
             status=(request.form.get("CallStatus") or "")[:24],
             duration_seconds=int_field(request.form, "CallDuration"),
@@ -128,7 +128,7 @@ def outbound_sms_status() -> Response:
             return empty()
     callbacks.message_status(
         services(),
-        delivery.MessageStatus(
+        events.MessageStatus(
             message_sid=message_sid,
             status=(request.form.get("MessageStatus") or request.form.get("SmsStatus") or "")[:24],
             error_code=int_field(request.form, "ErrorCode"),

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from recordings.lifecycle import KIND_BY_SOURCE, KINDS, RecordingEvent, recording_status
+from callgateway import events
+from recordings.lifecycle import KIND_BY_SOURCE, KINDS, recording_status
 from webhooks.blueprint import bp, empty, services
-from webhooks.events import BadEvent, int_field, sid
+from webhooks.forms import BadEvent, int_field, sid
 
 
 @bp.post("/voice/recording/status")
@@ -27,7 +28,7 @@ def recording_status_callback() -> Response:
         kind = KIND_BY_SOURCE.get(request.form.get("RecordingSource", ""), "recording")
     recording_status(
         services().recordings,
-        RecordingEvent(
+        events.RecordingEvent(
             recording_sid=recording_sid,
             call_sid=call_sid,
             kind=kind,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Response, request
 from twilio.twiml.messaging_response import MessagingResponse
 
+from callgateway import events
 from callgateway.sms import inbound
 from webhooks.blueprint import bp, services, twiml
-from webhooks.events import BadEvent, our_number, sid, text_field, their_number
+from webhooks.forms import BadEvent, our_number, sid, text_field, their_number
 
 # Where Twilio puts the message id: SM... for SMS, MM... for MMS (a STOP with a picture
 # attached is still a STOP); older accounts also send SmsSid.
@@ -28,7 +29,7 @@ def inbound_sms() -> Response:
     message_sid = _message_sid()
     if message_sid is None:
         return twiml(str(MessagingResponse()))
-    event = inbound.InboundSms(
+    event = events.InboundSms(
         message_sid=message_sid,
         phone=their_number(request.form.get("From")),
         clinic_number=our_number(request.form.get("To")),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from callgateway import events
 from callgateway.calls import gather
-from callgateway.calls.gather import TurnEvent
 from callgateway.calls.twiml import apology_and_hangup
 from webhooks.blueprint import bp, services, twiml
-from webhooks.events import BadEvent, our_number, sid, text_field, their_number
+from webhooks.forms import BadEvent, our_number, sid, text_field, their_number
 
 MALFORMED = "Sorry, something went wrong with this call. Please try again later."
 
@@ -28,7 +28,7 @@ def agent_turn() -> Response:
     except BadEvent:
         return twiml(apology_and_hangup(MALFORMED))
     digits = text_field(request.form, "Digits", 12).strip()
-    event = TurnEvent(
+    event = events.TurnEvent(
         call_sid=call_sid,
         speech=text_field(request.form, "SpeechResult", 1000),
         confidence=_confidence(request.form.get("Confidence")),

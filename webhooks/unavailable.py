@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from callgateway.calls import fallback
 from callgateway.phone import ANONYMOUS
 from webhooks.blueprint import bp, services, twiml
-from webhooks.events import BadEvent, our_number, sid, text_field, their_number
+from webhooks.forms import BadEvent, our_number, sid, text_field, their_number
 
 log = logging.getLogger("callgateway.webhooks")
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from callgateway import events
 from callgateway.calls import flow
 from callgateway.calls.twiml import apology_and_hangup
 from webhooks.blueprint import bp, empty, services, twiml
-from webhooks.events import BadEvent, int_field, our_number, sid, their_number
+from webhooks.forms import BadEvent, int_field, our_number, sid, their_number
 
 MALFORMED = "Sorry, something went wrong with this call. Please try again later."
 
@@ -18,7 +19,7 @@ def incoming() -> Response:
         call_sid = sid(request.form, "CallSid", "CA")
     except BadEvent:
         return twiml(apology_and_hangup(MALFORMED))
-    event = flow.IncomingCall(
+    event = events.IncomingCall(
         call_sid=call_sid,
         cli=their_number(request.form.get("From")),
         called=our_number(request.form.get("To")),
@@ -35,7 +36,7 @@ def call_status() -> Response:
         return empty()
     flow.call_status(
         services(),
-        flow.StatusEvent(
+        events.StatusEvent(
             call_sid=call_sid,
             status=(request.form.get("CallStatus") or "")[:24],
             duration_seconds=int_field(request.form, "CallDuration"),

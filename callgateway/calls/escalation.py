@@ -11,7 +11,6 @@ lifecycle when its recording arrives.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import update
@@ -25,6 +24,7 @@ from callgateway.config.directory import is_open
 from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Call, WorkItem
+from callgateway.events import DialResult, VoicemailChoice, VoicemailDone
 from callgateway.phone import ANONYMOUS
 
 if TYPE_CHECKING:
@@ -153,13 +153,6 @@ def _record(services: Services, call: Call, clinic: Clinic, resp: VoiceResponse)
         call_log.note(session, call.call_sid, outcome="voicemail", handled_by="voicemail")
 
 
-@dataclass(frozen=True)
-class DialResult:
-    call_sid: str
-    dial_status: str  # Twilio's DialCallStatus
-    dial_seconds: int | None = None
-
-
 def dial_result(services: Services, event: DialResult) -> str:
     """The `<Dial>` ended: a person talked to the caller, or nobody answered."""
     found = _call_and_clinic(services, event.call_sid)
@@ -190,13 +183,6 @@ def dial_result(services: Services, event: DialResult) -> str:
     return str(resp)
 
 
-@dataclass(frozen=True)
-class VoicemailChoice:
-    call_sid: str
-    digits: str
-    why: str
-
-
 def voicemail_choice(services: Services, event: VoicemailChoice) -> str:
     """The caller pressed a key at the voicemail menu: 1 asks for a callback."""
     found = _call_and_clinic(services, event.call_sid)
@@ -216,13 +202,6 @@ def voicemail_choice(services: Services, event: VoicemailChoice) -> str:
     say(resp, AFTER_THE_TONE, clinic)
     _record(services, call, clinic, resp)
     return str(resp)
-
-
-@dataclass(frozen=True)
-class VoicemailDone:
-    call_sid: str
-    recording_sid: str | None
-    seconds: int | None
 
 
 def voicemail_done(services: Services, event: VoicemailDone) -> str:

@@ -28,6 +28,7 @@ from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
 from callgateway.config.retention import retention_until
 from callgateway.db.models import Call
+from callgateway.events import IncomingCall, StatusEvent
 from callgateway.phone import ANONYMOUS, mask
 from consent import cache as consent_cache
 from consent.gate import Decision, decide
@@ -43,14 +44,6 @@ UNKNOWN_NUMBER = (
     "Sorry, this number is not connected to a clinic on our service. Please check the "
     "number and try again. Goodbye."
 )
-
-
-@dataclass(frozen=True)
-class IncomingCall:
-    call_sid: str
-    cli: str  # E.164 or 'anonymous'
-    called: str  # E.164 or '' when Twilio sent nothing usable
-    direction: str = "inbound"
 
 
 def incoming_call(services: Services, event: IncomingCall) -> str:
@@ -90,15 +83,6 @@ def incoming_call(services: Services, event: IncomingCall) -> str:
         call = call_log.start_call(session, services.config, start, **_gate_fields(decision))
     _answer(services, call, clinic, resp, decision, opened=False)
     return str(resp)
-
-
-@dataclass(frozen=True)
-class StatusEvent:
-    call_sid: str
-    status: str
-    duration_seconds: int | None
-    cli: str
-    called: str
 
 
 def call_status(services: Services, event: StatusEvent) -> None:

@@ -8,7 +8,6 @@ person (escalation), or a goodbye.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape as xml_escape
 
@@ -19,22 +18,12 @@ from callgateway.agent.rules import OPENING
 from callgateway.calls import engine, escalation
 from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
+from callgateway.events import TurnEvent
 
 if TYPE_CHECKING:
     from callgateway.wiring import Services
 
 TURN_PATH = "/twilio/voice/turn"
-
-
-@dataclass(frozen=True)
-class TurnEvent:
-    call_sid: str
-    speech: str = ""
-    confidence: float | None = None
-    digits: str = ""
-    # From and To as Twilio sent them with this turn (E.164 or anonymous; "" unknown).
-    cli: str = ""
-    called: str = ""
 
 
 def gather(services: Services, clinic: Clinic, resp: VoiceResponse, text: str) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from callgateway.calls import log as call_log
+from callgateway.events import CallStatus
 from callgateway.outbound import alerts, checkins, reminders
 from callgateway.sms import delivery
 
@@ -14,16 +14,6 @@ if TYPE_CHECKING:
 
 UNDELIVERED = frozenset({"failed", "undelivered"})
 NOT_REACHED = frozenset({"busy", "no-answer", "failed", "canceled"})
-
-
-@dataclass(frozen=True)
-class CallStatus:
-    call_sid: str
-    status: str
-    duration_seconds: int | None
-    answered_by: str | None
-    kind: str  # reminder | attempt | alert
-    ref_id: int
 
 
 def call_status(services: Services, event: CallStatus) -> None:

@@ -7,7 +7,6 @@ Callers ask the consent gate and claim their idempotency row before they get her
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -18,6 +17,7 @@ from callgateway.config import Clinic
 from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Message
+from callgateway.events import MessageStatus
 from callgateway.phone import ANONYMOUS, mask
 
 if TYPE_CHECKING:
@@ -154,15 +154,6 @@ def _set_message(services: Services, idempotency_key: str, **fields: object) -> 
         session.execute(
             update(Message).where(Message.idempotency_key == idempotency_key).values(**fields)
         )
-
-
-@dataclass(frozen=True)
-class MessageStatus:
-    message_sid: str
-    status: str
-    error_code: int | None
-    to: str
-    from_: str
 
 
 def message_status(services: Services, event: MessageStatus) -> str | None:

@@ -12,7 +12,6 @@ An SMS from a withheld or unusable number, or to a number no clinic claims, stor
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,6 +20,7 @@ from callgateway.config import Clinic
 from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Message
+from callgateway.events import InboundSms
 from callgateway.phone import ANONYMOUS
 from consent import keywords
 from consent import service as consent
@@ -33,14 +33,6 @@ log = logging.getLogger(__name__)
 
 class Unavailable(RuntimeError):
     """The message could not be recorded (database down): nothing was confirmed."""
-
-
-@dataclass(frozen=True)
-class InboundSms:
-    message_sid: str
-    phone: str  # E.164 or 'anonymous'
-    clinic_number: str
-    body: str
 
 
 def inbound_sms(services: Services, event: InboundSms) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callgateway.phone import InvalidNumber, caller_id, parse_e164
-from webhooks.events import our_number, their_number
+from webhooks.forms import our_number, their_number
 
 MALFORMED = [
     "+44 20 7123 4567",  # spaces
