@@ -37,7 +37,10 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     app.extensions["callgateway"] = services
-    app.extensions["callgateway.validator"] = RequestValidator(services.settings.twilio_auth_token)
+    # One per accepted signing token: the primary, and the secondary during a rotation.
+    app.extensions["callgateway.validators"] = tuple(
+        RequestValidator(token) for token in services.settings.webhook_signing_tokens
+    )
 
     from callgateway.console import init_app as init_console
 

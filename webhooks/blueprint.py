@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, g, request
 from twilio.request_validator import RequestValidator
 
-from webhooks.signature import is_valid
+from webhooks.signature import is_valid_for_any
 
 if TYPE_CHECKING:
     from callgateway.wiring import Services
@@ -39,8 +39,8 @@ def empty() -> Response:
 def _verify_signature() -> Response | None:
     g.started = time.perf_counter()
     svc = services()
-    validator: RequestValidator = current_app.extensions["callgateway.validator"]
-    if not is_valid(validator, svc.settings.public_base_url, request):
+    validators: tuple[RequestValidator, ...] = current_app.extensions["callgateway.validators"]
+    if not is_valid_for_any(validators, svc.settings.public_base_url, request):
         # Nothing else runs for this request: no row, no cache, no message.
         g.rejected = True
         return Response("invalid signature\n", status=403, mimetype="text/plain")

@@ -28,6 +28,9 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     twilio_account_sid: str = DEV_ACCOUNT_SID
     twilio_auth_token: str = field(default=DEV_AUTH_TOKEN, repr=False)
+    # Twilio's secondary auth token, during a rotation: webhooks signed with it are
+    # accepted too; the REST client always uses the primary (README, "Rotating the token").
+    twilio_auth_token_secondary: str | None = field(default=None, repr=False)
     twilio_api_base: str = "https://api.twilio.com"
     public_base_url: str = "http://127.0.0.1:8000"
     aws_endpoint_url: str | None = None
@@ -64,6 +67,7 @@ class Settings:
             redis_url=_redis_url(env.get("REDIS_URL", cls.redis_url)),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", DEV_ACCOUNT_SID),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", DEV_AUTH_TOKEN),
+            twilio_auth_token_secondary=env.get("TWILIO_AUTH_TOKEN_SECONDARY") or None,
             twilio_api_base=env.get("TWILIO_API_BASE", cls.twilio_api_base).rstrip("/"),
             public_base_url=base,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
@@ -85,7 +89,18 @@ class Settings:
             ):
                 if value == default or not value:
                     raise SettingsError(f"{name}: required outside dev")
+            if settings.twilio_auth_token_secondary == DEV_AUTH_TOKEN:
+                raise SettingsError("TWILIO_AUTH_TOKEN_SECONDARY: the dev token, outside dev")
         return settings
+
+    @property
+    def webhook_signing_tokens(self) -> tuple[str, ...]:
+        """The tokens a webhook's signature may be made with: the primary first (what
+        Twilio signs with outside a rotation), then the secondary while one is set."""
+        secondary = self.twilio_auth_token_secondary
+        if secondary and secondary != self.twilio_auth_token:
+            return (self.twilio_auth_token, secondary)
+        return (self.twilio_auth_token,)
 
 
 # Messages below never echo the URL: it may hold a password.
