@@ -16,6 +16,20 @@ DEV_ACCOUNT_SID = "AC00000000000000000000000000000000"
 DEV_SECRET_KEY = "dev-console-secret-key-not-secret"
 
 
+# The example config: in a checkout, config/example.yaml; installed from the wheel, the copy
+# shipped inside the package (callgateway/config/example.yaml) when there is none here.
+EXAMPLE_CONFIG = Path("config/example.yaml")
+PACKAGED_EXAMPLE_CONFIG = Path(__file__).with_name("example.yaml")
+
+
+def default_config_path(mode: str) -> Path:
+    """Where the config is when CALLGATEWAY_CONFIG is not set. Only dev and test fall back
+    on the packaged example: production never serves the example clinics by accident."""
+    if mode == "production" or EXAMPLE_CONFIG.is_file():
+        return EXAMPLE_CONFIG
+    return PACKAGED_EXAMPLE_CONFIG
+
+
 class SettingsError(ValueError):
     """A missing or malformed environment variable, named."""
 
@@ -62,7 +76,7 @@ class Settings:
             raise SettingsError("PUBLIC_BASE_URL: must start with http:// or https://")
         settings = cls(
             env=mode,
-            config_path=Path(env.get("CALLGATEWAY_CONFIG", str(cls.config_path))),
+            config_path=Path(env.get("CALLGATEWAY_CONFIG") or default_config_path(mode)),
             database_url=_database_url(env.get("DATABASE_URL", cls.database_url)),
             redis_url=_redis_url(env.get("REDIS_URL", cls.redis_url)),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", DEV_ACCOUNT_SID),
