@@ -72,21 +72,23 @@ def create_app(
 WEBHOOK_APP = "callgateway.webhook_app"
 OPS_APP = "callgateway.ops_app"
 # Served by the ops app: the probes a load balancer, an orchestrator or Prometheus polls.
-OPS_PATHS = frozenset({"/healthz", "/readyz"})
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def ops_app(app: Flask) -> Flask:
     """Health and readiness as their own small Flask app, like the webhooks: polled every
     few seconds, they need no session, login or CSRF, and must not cost what a page does."""
-    from callgateway.ops.blueprint import READINESS
+    from callgateway.ops.blueprint import READINESS, STATE_METRICS
     from callgateway.ops.blueprint import bp as ops_bp
     from callgateway.ops.health import Readiness
+    from callgateway.ops.metrics import state_registry
 
     ops = Flask("callgateway.ops")
     ops.session_interface = _NoSessions()
     ops.config.update(app.config)
     ops.extensions.update(app.extensions)
     ops.extensions[READINESS] = Readiness(app.extensions["callgateway"])
+    ops.extensions[STATE_METRICS] = state_registry(app.extensions["callgateway"])
     ops.register_blueprint(ops_bp)
     return ops
 

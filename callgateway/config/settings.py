@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,10 @@ class Settings:
     # drainer thread per web process; production) or "inline" (applied by the webhook that
     # appended it: tests and one-shot tools that must read their own writes at once).
     journal: str = "background"
+    # Who may read /metrics: clients in these networks, or with this bearer token. Neither
+    # set: /metrics answers 404. Dev and test default to loopback.
+    metrics_allow_cidrs: tuple[str, ...] = ()
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def is_dev(self) -> bool:
@@ -92,6 +97,10 @@ class Settings:
             subject_salt=env.get("CALLGATEWAY_SUBJECT_SALT", "dev-subject-salt"),
             trusted_proxies=_int(env, "CALLGATEWAY_TRUSTED_PROXIES", 0, 0, 5),
             journal=env.get("CALLGATEWAY_JOURNAL", "background") or "background",
+            metrics_allow_cidrs=_cidrs(
+                env.get("METRICS_ALLOW_CIDRS", LOOPBACK if mode in ("dev", "test") else "")
+            ),
+            metrics_token=env.get("METRICS_TOKEN") or None,
         )
         if settings.journal not in ("background", "inline"):
             raise SettingsError("CALLGATEWAY_JOURNAL: must be background or inline")
@@ -103,6 +112,8 @@ class Settings:
             ):
                 if value == default or not value:
                     raise SettingsError(f"{name}: required outside dev")
+            if settings.metrics_token is not None and len(settings.metrics_token) < 16:
+                raise SettingsError("METRICS_TOKEN: at least 16 characters outside dev")
             if settings.twilio_auth_token_secondary == DEV_AUTH_TOKEN:
                 raise SettingsError("TWILIO_AUTH_TOKEN_SECONDARY: the dev token, outside dev")
         return settings
@@ -164,3 +175,21 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     if not raw.strip().isdigit() or not low <= int(raw) <= high:
         raise SettingsError(f"{name}: must be a whole number from {low} to {high}")
     return int(raw)
+
+
+LOOPBACK = "127.0.0.0/8,::1/128"
+
+
+def _cidrs(raw: str) -> tuple[str, ...]:
+    """METRICS_ALLOW_CIDRS: comma-separated networks (`10.0.0.0/8, 192.168.1.5`)."""
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise SettingsError(
+                f"METRICS_ALLOW_CIDRS: {part!r} is not a network (e.g. 10.0.0.0/8)"
+            ) from None
+    return tuple(networks)
