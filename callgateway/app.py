@@ -37,7 +37,10 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     app.extensions["callgateway"] = services
-    app.extensions["callgateway.validator"] = RequestValidator(services.settings.twilio_auth_token)
+    # One per accepted signing token: the primary, and the secondary during a rotation.
+    app.extensions["callgateway.validators"] = tuple(
+        RequestValidator(token) for token in services.settings.webhook_signing_tokens
+    )
 
     from callgateway.console import init_app as init_console
 
@@ -51,20 +54,43 @@ def create_app(
         console_wsgi = ProxyFix(console_wsgi, x_for=n, x_proto=n)  # type: ignore[assignment]
     hooks = webhook_app(app)
     app.extensions[WEBHOOK_APP] = hooks
-    app.wsgi_app = _by_path(hooks.wsgi_app, console_wsgi)  # type: ignore[method-assign]
+    ops = ops_app(app)
+    app.extensions[OPS_APP] = ops
+    ops_wsgi = ops.wsgi_app
+    if services.settings.trusted_proxies:
+        n = services.settings.trusted_proxies
+        ops_wsgi = ProxyFix(ops_wsgi, x_for=n, x_proto=n)  # type: ignore[assignment]
+    app.wsgi_app = _by_path(hooks.wsgi_app, ops_wsgi, console_wsgi)  # type: ignore[method-assign]
 
     _warm_up_once(services)
     # The call journal's drainer (background mode): one thread per web process.
     call_log.start_background_writer(services)
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app
 
 
 WEBHOOK_APP = "callgateway.webhook_app"
+OPS_APP = "callgateway.ops_app"
+# Served by the ops app: the probes a load balancer, an orchestrator or Prometheus polls.
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def ops_app(app: Flask) -> Flask:
+    """Health and readiness as their own small Flask app, like the webhooks: polled every
+    few seconds, they need no session, login or CSRF, and must not cost what a page does."""
+    from callgateway.ops.blueprint import READINESS, STATE_METRICS
+    from callgateway.ops.blueprint import bp as ops_bp
+    from callgateway.ops.health import Readiness
+    from callgateway.ops.metrics import state_registry
+
+    ops = Flask("callgateway.ops")
+    ops.session_interface = _NoSessions()
+    ops.config.update(app.config)
+    ops.extensions.update(app.extensions)
+    ops.extensions[READINESS] = Readiness(app.extensions["callgateway"])
+    ops.extensions[STATE_METRICS] = state_registry(app.extensions["callgateway"])
+    ops.register_blueprint(ops_bp)
+    return ops
 
 
 def webhook_app(app: Flask) -> Flask:
@@ -91,10 +117,15 @@ class _NoSessions(SessionInterface):
         return None
 
 
-def _by_path(webhooks: WSGIApplication, console: WSGIApplication) -> WSGIApplication:
+def _by_path(
+    webhooks: WSGIApplication, ops: WSGIApplication, console: WSGIApplication
+) -> WSGIApplication:
     def dispatch(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith("/twilio/"):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/twilio/"):
             return webhooks(environ, start_response)
+        if path in OPS_PATHS:
+            return ops(environ, start_response)
         return console(environ, start_response)
 
     return dispatch

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, g, request
 from twilio.request_validator import RequestValidator
 
-from webhooks.signature import is_valid
+from callgateway import metrics
+from webhooks.signature import is_valid_for_any
 
 if TYPE_CHECKING:
     from callgateway.wiring import Services
@@ -39,8 +40,8 @@ def empty() -> Response:
 def _verify_signature() -> Response | None:
     g.started = time.perf_counter()
     svc = services()
-    validator: RequestValidator = current_app.extensions["callgateway.validator"]
-    if not is_valid(validator, svc.settings.public_base_url, request):
+    validators: tuple[RequestValidator, ...] = current_app.extensions["callgateway.validators"]
+    if not is_valid_for_any(validators, svc.settings.public_base_url, request):
         # Nothing else runs for this request: no row, no cache, no message.
         g.rejected = True
         return Response("invalid signature\n", status=403, mimetype="text/plain")
@@ -50,7 +51,12 @@ def _verify_signature() -> Response | None:
 @bp.after_app_request
 def _log_line(response: Response) -> Response:
     started = g.get("started")
-    latency_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    elapsed = time.perf_counter() - started if started else None
+    latency_ms = round(elapsed * 1000, 2) if elapsed is not None else None
+    if elapsed is not None:
+        # The route's rule, not the path: a fixed set of label values whatever is sent.
+        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.WEBHOOK_SECONDS.labels(rule, str(response.status_code)).observe(elapsed)
     # Not for a 413: the body is over MAX_CONTENT_LENGTH, and reading the form again here
     # would raise out of after_request, turning Flask's 413 into a 500.
     readable = response.status_code != 413

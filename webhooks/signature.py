@@ -7,7 +7,7 @@ ones Twilio signed.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from flask import Request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
@@ -54,3 +54,11 @@ def is_valid(validator: RequestValidator, base_url: str, request: Request) -> bo
         return True
     # Twilio's signer is inconsistent about default ports; accept either form.
     return bool(validator.validate(url, request.form, signature, algorithm))
+
+
+def is_valid_for_any(
+    validators: Sequence[RequestValidator], base_url: str, request: Request
+) -> bool:
+    """Signed with any accepted token: the primary first (one HMAC on the hot path), the
+    secondary only for a request the primary does not sign (during a token rotation)."""
+    return any(is_valid(validator, base_url, request) for validator in validators)

@@ -15,6 +15,7 @@ from flask import Response, request
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
+from callgateway import metrics
 from callgateway.calls import fallback
 from callgateway.phone import ANONYMOUS
 from webhooks.blueprint import bp, services, twiml
@@ -35,6 +36,7 @@ def _unavailable(exc: Exception) -> Response | HTTPException:
         return Response("", status=503, mimetype="text/plain")
     if request.path == "/twilio/sms":
         return Response(str(MessagingResponse()), status=503, mimetype="text/xml")
+    metrics.fallback("webhook-failed")
     return _fallback()
 
 

@@ -58,27 +58,49 @@ class RegionStorage:
         self.config = config
         self._endpoint = endpoint_url
         self._clients: dict[str, Any] = {}
+        self._probes: dict[str, Any] = {}
 
     def client(self, region_code: str) -> Any:
         if region_code not in self.config.regions:
             raise RegionViolation(f"unknown region {region_code!r}")
         if region_code not in self._clients:
-            region = self.config.regions[region_code]
-            client = boto3.client(
-                "s3",
-                region_name=region.aws_region,
-                endpoint_url=self._endpoint,
-                config=BotoConfig(
+            self._clients[region_code] = self._pinned(
+                region_code,
+                BotoConfig(
                     retries={"max_attempts": 3, "mode": "standard"},
                     connect_timeout=2,
                     read_timeout=10,
                 ),
             )
-            client.meta.events.register(
-                "before-parameter-build.s3", _only_bucket(region_code, region.bucket)
-            )
-            self._clients[region_code] = client
         return self._clients[region_code]
+
+    def _pinned(self, region_code: str, boto_config: BotoConfig) -> Any:
+        region = self.config.regions[region_code]
+        client = boto3.client(
+            "s3", region_name=region.aws_region, endpoint_url=self._endpoint, config=boto_config
+        )
+        client.meta.events.register(
+            "before-parameter-build.s3", _only_bucket(region_code, region.bucket)
+        )
+        return client
+
+    def probe(self, region_code: str) -> None:
+        """HEAD the region's bucket once, for a readiness check: a client pinned like
+        `client()` (same region, same one-bucket guard) but with no retries and short
+        timeouts, so that a bucket that is down answers a health probe in about a second,
+        not after three attempts. Raises one of StorageError (or RegionViolation)."""
+        if region_code not in self.config.regions:
+            raise RegionViolation(f"unknown region {region_code!r}")
+        if region_code not in self._probes:
+            self._probes[region_code] = self._pinned(
+                region_code,
+                BotoConfig(
+                    retries={"max_attempts": 1, "mode": "standard"},
+                    connect_timeout=1,
+                    read_timeout=2,
+                ),
+            )
+        self._probes[region_code].head_bucket(Bucket=self.config.regions[region_code].bucket)
 
     def region_codes(self, cell: str | None = None) -> list[str]:
         """The regions this process may touch: its cell's only, or all of them in dev."""

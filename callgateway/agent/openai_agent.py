@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from openai import OpenAI, OpenAIError
 
+from callgateway import metrics
 from callgateway.agent.protocol import Conversation, Heard, Reply
 from callgateway.booking.dates import parse_date, say_date, say_time
 from callgateway.config import DAYS, Clinic
@@ -229,14 +230,20 @@ class OpenAIAgent:
             remaining = deadline - time.monotonic()
             if remaining <= 0.05:
                 raise TimeoutError("turn deadline passed")
-            completion = client.chat.completions.create(
-                model=self.model,
-                messages=[{"role": "system", "content": system_prompt(convo)}, *history],
-                tools=TOOLS,
-                tool_choice="auto",
-                temperature=0.2,
-                timeout=remaining,
-            )
+            asked = time.perf_counter()
+            try:
+                completion = client.chat.completions.create(
+                    model=self.model,
+                    messages=[{"role": "system", "content": system_prompt(convo)}, *history],
+                    tools=TOOLS,
+                    tool_choice="auto",
+                    temperature=0.2,
+                    timeout=remaining,
+                )
+            except Exception:
+                metrics.LLM_SECONDS.labels("error").observe(time.perf_counter() - asked)
+                raise
+            metrics.LLM_SECONDS.labels("ok").observe(time.perf_counter() - asked)
             message = completion.choices[0].message
             if message.tool_calls:
                 history.append(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from callgateway import metrics
 from callgateway.booking import appointments, outbox
 from callgateway.booking.dates import When, parse_when, say_date, say_when, widen
 from callgateway.booking.slots import (
@@ -362,6 +363,7 @@ class Tools:
             self.services.appointment_changed(self.clinic, appointment.id, event)
             self.state["offers"] = []
             self.state["sms"] = sms_ok
+            metrics.BOOKINGS.labels(event).inc()
             log.info("appointment %s", event, extra={"clinic": self.clinic.id})
             return appointment
         raise ToolError("busy", "could not allocate a reference")

@@ -23,6 +23,7 @@ import redis
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from callgateway import metrics
 from callgateway.adapters.storage import RegionViolation
 from callgateway.adapters.twilio_rest import AmbiguousError, PermanentError, TwilioError
 from callgateway.booking.appointments import document
@@ -297,6 +298,7 @@ def _send_sms(services: Services, clinic: Clinic, item: OutboxItem, now: datetim
             return "sent (found at Twilio after a timeout)"
         sent = services.twilio.send_sms(appointment.phone, item.payload["from"], body)
     except PermanentError as exc:
+        metrics.SMS.labels("failed").inc()
         _mark_message(services, key, status="failed")
         raise GiveUp(f"twilio refused: {exc}") from None
     except AmbiguousError as exc:
@@ -304,6 +306,7 @@ def _send_sms(services: Services, clinic: Clinic, item: OutboxItem, now: datetim
         raise Retry(f"twilio: {exc}") from None
     except TwilioError as exc:
         raise Retry(f"twilio: {exc}") from None
+    metrics.SMS.labels("sent").inc()
     _mark_message(services, key, status=str(sent.get("status") or "queued"), sid=sent.get("sid"))
     return "sent"
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
+from callgateway import metrics
 from callgateway.agent import intents
 from callgateway.agent.choice import agent_for
 from callgateway.agent.protocol import Conversation, Heard, Reply
@@ -152,6 +153,7 @@ def take_turn(services: Services, turn: Turn) -> TurnResult:
             call = call_log.get_call(services, turn.call_sid)
         except SQLAlchemyError:
             log.error("database unavailable during a turn")
+            metrics.fallback("database-unavailable")
             return TurnResult(Reply(APOLOGY + " Please call again shortly. Goodbye.", "hangup"))
         if call is None or call.status in call_log.TERMINAL:
             return TurnResult(Reply(LOST, "hangup"))
@@ -165,6 +167,7 @@ def take_turn(services: Services, turn: Turn) -> TurnResult:
     # Every AI turn asks the gate again: a STOP texted mid-call ends AI handling now.
     decision = _gate(services, clinic, call, read)
     if not decision.allowed:
+        metrics.CONSENT_DENIALS.labels(decision.reason).inc()
         live_state.forget(services.redis, call.call_sid)
         return TurnResult(Reply("", "person", reason=decision.reason), call, clinic)
 
@@ -287,6 +290,7 @@ def _safety(convo: Conversation, heard: Heard) -> Reply | None:
 
 
 def _agent_reply(services: Services, clinic: Clinic, convo: Conversation, heard: Heard) -> Reply:
+    metrics.AGENT_TURNS.labels(clinic.agent_kind).inc()
     try:
         reply = agent_for(services, clinic).respond(convo, heard)
     except Exception as exc:  # an agent bug must not leave the caller in silence

@@ -17,6 +17,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
+from callgateway import metrics
 from callgateway.calls import log as call_log
 from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
@@ -69,6 +70,7 @@ def to_person(
     `reason` says why the AI stepped aside (asked-for-person, dtmf-0, opted-out, …); it is
     kept on the escalation item so staff know what the caller wanted.
     """
+    metrics.escalated(reason)
     open_now = is_open(clinic, services.clock())
     if not (clinic.escalation.numbers and open_now):
         if not open_now:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from twilio.twiml.voice_response import VoiceResponse
 
+from callgateway import metrics
 from callgateway.agent.rules import OPENING
 from callgateway.calls import escalation, gather, journal
 from callgateway.calls import log as call_log
@@ -137,6 +138,8 @@ def _answer(
     if opened:
         gather.open_with_question(services, clinic, resp)
         return
+    if not decision.allowed:
+        metrics.CONSENT_DENIALS.labels(decision.reason).inc()
     reason = decision.reason if not decision.allowed else "state-unavailable"
     escalation.to_person(services, call, clinic, resp, reason=reason)
 

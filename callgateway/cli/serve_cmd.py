@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 from callgateway.cli.common import main, settings
 from callgateway.config import load_config
 from callgateway.config.settings import DEV_AUTH_TOKEN
+from callgateway.ops import gunicorn_conf
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -51,5 +52,9 @@ def serve(port: int, host: str, workers: int) -> None:
             "accesslog": None,
             "preload_app": False,
             "graceful_timeout": 5,
+            # Prometheus's multiprocess mode, as the Procfile's web process runs it.
+            "on_starting": gunicorn_conf.on_starting,
+            "post_fork": gunicorn_conf.post_fork,
+            "child_exit": gunicorn_conf.child_exit,
         }
     ).run()

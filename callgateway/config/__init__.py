@@ -192,7 +192,12 @@ class Reminders(Strict):
 
 
 class SummaryEmail(Strict):
-    """Where the daily outbound summary is mailed (SMTP relay; no personal data in it)."""
+    """Where the daily outbound summary is mailed (SMTP relay; no personal data in it).
+
+    `starttls` upgrades a plain connection (port 587 or 25); `implicit_tls` speaks TLS from
+    the first byte (port 465, its default). `username` logs in with the password read from
+    the environment variable named by `password_env` (never from this file); a login is
+    refused without TLS, where the password would cross the network in clear."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -201,6 +206,22 @@ class SummaryEmail(Strict):
     smtp_port: int = Field(25, ge=1, le=65535)
     from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     starttls: bool = False
+    implicit_tls: bool = False
+    username: str | None = Field(None, min_length=1)
+    password_env: str = Field("SMTP_PASSWORD", pattern=r"^[A-Z_][A-Z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _tls(self) -> SummaryEmail:
+        if self.starttls and self.implicit_tls:
+            raise ValueError("starttls and implicit_tls: choose one")
+        if self.username is not None and not (self.starttls or self.implicit_tls):
+            raise ValueError(
+                "username: an SMTP login needs starttls or implicit_tls "
+                "(the password would cross the network in clear)"
+            )
+        if self.implicit_tls and "smtp_port" not in self.model_fields_set:
+            return self.model_copy(update={"smtp_port": 465})
+        return self
 
 
 class Emergency(Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,20 @@ DEV_ACCOUNT_SID = "AC00000000000000000000000000000000"
 DEV_SECRET_KEY = "dev-console-secret-key-not-secret"
 
 
+# The example config: in a checkout, config/example.yaml; installed from the wheel, the copy
+# shipped inside the package (callgateway/config/example.yaml) when there is none here.
+EXAMPLE_CONFIG = Path("config/example.yaml")
+PACKAGED_EXAMPLE_CONFIG = Path(__file__).with_name("example.yaml")
+
+
+def default_config_path(mode: str) -> Path:
+    """Where the config is when CALLGATEWAY_CONFIG is not set. Only dev and test fall back
+    on the packaged example: production never serves the example clinics by accident."""
+    if mode == "production" or EXAMPLE_CONFIG.is_file():
+        return EXAMPLE_CONFIG
+    return PACKAGED_EXAMPLE_CONFIG
+
+
 class SettingsError(ValueError):
     """A missing or malformed environment variable, named."""
 
@@ -28,6 +43,9 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     twilio_account_sid: str = DEV_ACCOUNT_SID
     twilio_auth_token: str = field(default=DEV_AUTH_TOKEN, repr=False)
+    # Twilio's secondary auth token, during a rotation: webhooks signed with it are
+    # accepted too; the REST client always uses the primary (README, "Rotating the token").
+    twilio_auth_token_secondary: str | None = field(default=None, repr=False)
     twilio_api_base: str = "https://api.twilio.com"
     public_base_url: str = "http://127.0.0.1:8000"
     aws_endpoint_url: str | None = None
@@ -43,6 +61,10 @@ class Settings:
     # drainer thread per web process; production) or "inline" (applied by the webhook that
     # appended it: tests and one-shot tools that must read their own writes at once).
     journal: str = "background"
+    # Who may read /metrics: clients in these networks, or with this bearer token. Neither
+    # set: /metrics answers 404. Dev and test default to loopback.
+    metrics_allow_cidrs: tuple[str, ...] = ()
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def is_dev(self) -> bool:
@@ -59,11 +81,12 @@ class Settings:
             raise SettingsError("PUBLIC_BASE_URL: must start with http:// or https://")
         settings = cls(
             env=mode,
-            config_path=Path(env.get("CALLGATEWAY_CONFIG", str(cls.config_path))),
+            config_path=Path(env.get("CALLGATEWAY_CONFIG") or default_config_path(mode)),
             database_url=_database_url(env.get("DATABASE_URL", cls.database_url)),
             redis_url=_redis_url(env.get("REDIS_URL", cls.redis_url)),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", DEV_ACCOUNT_SID),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", DEV_AUTH_TOKEN),
+            twilio_auth_token_secondary=env.get("TWILIO_AUTH_TOKEN_SECONDARY") or None,
             twilio_api_base=env.get("TWILIO_API_BASE", cls.twilio_api_base).rstrip("/"),
             public_base_url=base,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
@@ -74,6 +97,10 @@ class Settings:
             subject_salt=env.get("CALLGATEWAY_SUBJECT_SALT", "dev-subject-salt"),
             trusted_proxies=_int(env, "CALLGATEWAY_TRUSTED_PROXIES", 0, 0, 5),
             journal=env.get("CALLGATEWAY_JOURNAL", "background") or "background",
+            metrics_allow_cidrs=_cidrs(
+                env.get("METRICS_ALLOW_CIDRS", LOOPBACK if mode in ("dev", "test") else "")
+            ),
+            metrics_token=env.get("METRICS_TOKEN") or None,
         )
         if settings.journal not in ("background", "inline"):
             raise SettingsError("CALLGATEWAY_JOURNAL: must be background or inline")
@@ -85,7 +112,20 @@ class Settings:
             ):
                 if value == default or not value:
                     raise SettingsError(f"{name}: required outside dev")
+            if settings.metrics_token is not None and len(settings.metrics_token) < 16:
+                raise SettingsError("METRICS_TOKEN: at least 16 characters outside dev")
+            if settings.twilio_auth_token_secondary == DEV_AUTH_TOKEN:
+                raise SettingsError("TWILIO_AUTH_TOKEN_SECONDARY: the dev token, outside dev")
         return settings
+
+    @property
+    def webhook_signing_tokens(self) -> tuple[str, ...]:
+        """The tokens a webhook's signature may be made with: the primary first (what
+        Twilio signs with outside a rotation), then the secondary while one is set."""
+        secondary = self.twilio_auth_token_secondary
+        if secondary and secondary != self.twilio_auth_token:
+            return (self.twilio_auth_token, secondary)
+        return (self.twilio_auth_token,)
 
 
 # Messages below never echo the URL: it may hold a password.
@@ -135,3 +175,21 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     if not raw.strip().isdigit() or not low <= int(raw) <= high:
         raise SettingsError(f"{name}: must be a whole number from {low} to {high}")
     return int(raw)
+
+
+LOOPBACK = "127.0.0.0/8,::1/128"
+
+
+def _cidrs(raw: str) -> tuple[str, ...]:
+    """METRICS_ALLOW_CIDRS: comma-separated networks (`10.0.0.0/8, 192.168.1.5`)."""
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise SettingsError(
+                f"METRICS_ALLOW_CIDRS: {part!r} is not a network (e.g. 10.0.0.0/8)"
+            ) from None
+    return tuple(networks)

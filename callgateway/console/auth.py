@@ -18,6 +18,7 @@ from flask import Flask, Response, flash, redirect, render_template, request, se
 from flask_login import LoginManager, login_required, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from callgateway import metrics
 from callgateway.console import users
 from callgateway.console.access import ConsoleUser, me, services
 from callgateway.console.blueprint import bp
@@ -108,6 +109,7 @@ def login() -> Response | str | tuple[str, int]:
     try:
         if _too_many(svc.redis, keys):
             log.warning("console login refused: too many failures")
+            metrics.SIGNIN_FAILURES.labels("rate-limited").inc()
             flash("Too many failed attempts. Wait 15 minutes and try again.", "error")
             return render_template("console/login.html", email=email, next=target), 429
         with svc.db.session() as db:
@@ -118,6 +120,7 @@ def login() -> Response | str | tuple[str, int]:
                 else None
             )
         if user is None:
+            metrics.SIGNIN_FAILURES.labels("bad-credentials").inc()
             _count_failure(svc.redis, keys)
             flash("That email and password do not match an account.", "error")
             return render_template("console/login.html", email=email, next=target), 401

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from callgateway import metrics
 from callgateway.adapters.twilio_rest import AmbiguousError, PermanentError
 from callgateway.config import Clinic
 from callgateway.config.retention import retention_until
@@ -112,12 +113,14 @@ def send_sms(
         _set_message(services, idempotency_key, status=UNKNOWN)
         raise
     except PermanentError as exc:
+        metrics.SMS.labels("failed").inc()
         status = "opted-out" if exc.code == UNSUBSCRIBED else "failed"
         _set_message(services, idempotency_key, status=status)
         if exc.code == UNSUBSCRIBED:
             record_twilio_opt_out(services, clinic, to, f"twilio-21610:{idempotency_key}")
             raise OptedOutAtTwilio(str(exc), exc.status, exc.code) from None
         raise
+    metrics.SMS.labels("sent").inc()
     sid = str(result.get("sid") or "")
     _set_message(
         services, idempotency_key, message_sid=sid or None, status=result.get("status") or "queued"
