@@ -38,5 +38,6 @@ def _import_pages() -> None:
         queue,
         reveal,
         security,
+        users_page,
         voicemails,
     )

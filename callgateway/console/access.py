@@ -73,3 +73,9 @@ def chosen_clinics(requested: str | None) -> list[Clinic]:
     if requested:
         return [require_clinic(requested)]
     return visible_clinics()
+
+
+def require_admin() -> None:
+    """Admin-only pages and actions: 403 for everyone else."""
+    if me().role != "admin":
+        abort(403)

@@ -20,7 +20,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from callgateway.app import create_app
-from callgateway.db.models import AuditEntry, Call, ConsentEvent, Message, WorkItem
+from callgateway.db.models import AuditEntry, Call, ConsentEvent, Message, StaffUser, WorkItem
 from callgateway.db.models_outbound import CheckinSchedule
 from callgateway.outbound import checkins
 from callgateway.phone import mask
@@ -43,6 +43,7 @@ class Route:
     path: str  # with {item} {call} {message} {voicemail} {schedule} {consent} {clinic}
     form: dict[str, str] | None = None
     filtered: bool = True  # a GET that takes ?clinic= (403 for another clinic)
+    admin_only: bool = False  # accounts: 403 for every staff user, whichever clinic
 
 
 # Order matters only for the allowed roles: destructive actions come last.
@@ -107,6 +108,28 @@ ROUTES = [
         "POST",
         "/console/outbound/checkins/{schedule}/delete",
     ),
+    Route("/console/users", "GET", "/console/users", filtered=False, admin_only=True),
+    Route(
+        "/console/users/<int:user_id>/password",
+        "POST",
+        "/console/users/{user}/password",
+        {"password": "a new long password"},
+        admin_only=True,
+    ),
+    Route(
+        "/console/users/<int:user_id>/role",
+        "POST",
+        "/console/users/{user}/role",
+        {"role": "staff", "clinics": "{clinic}"},
+        admin_only=True,
+    ),
+    Route(
+        "/console/users/<int:user_id>/active",
+        "POST",
+        "/console/users/{user}/active",
+        {"active": "0"},
+        admin_only=True,
+    ),
 ]
 # Not about any clinic's data: signing in and out (covered in test_console.py).
 UNSCOPED = {"/console/login", "/console/logout", "/console/static/<path:filename>"}
@@ -158,6 +181,7 @@ def seed(svc: Services, app: Flask) -> dict[str, dict[str, str]]:
             "voicemail": str(add_voicemail(svc, clinic, status="pending").id),
             "schedule": str(schedule),
             "consent": str(consent_id),
+            "user": str(add_user(svc, f"leaver@{clinic}.example", [clinic])),
         }
     return ids
 
@@ -171,6 +195,11 @@ def state(svc: Services) -> tuple[object, ...]:
             s.scalar(select(func.count()).select_from(ConsentEvent)),
             tuple(s.execute(select(CheckinSchedule.id, CheckinSchedule.active)).all()),
             s.scalar(select(func.count()).select_from(AuditEntry)),
+            tuple(
+                s.execute(
+                    select(StaffUser.id, StaffUser.active, StaffUser.role, StaffUser.password_hash)
+                ).all()
+            ),
         )
 
 
@@ -216,7 +245,8 @@ def test_each_role_on_each_route_for_its_own_and_the_other_clinic(
             path = route.path.format(**ids[target])
             form = None
             if route.form is not None or route.method == "POST":
-                form = {**(route.form or {}), "clinic": target}
+                form = {k: v.format(**ids[target]) for k, v in (route.form or {}).items()}
+                form.setdefault("clinic", target)
                 if "state" in form:
                     form["request_id"] = uuid.uuid4().hex
             before = state(svc)
@@ -232,6 +262,11 @@ def test_each_role_on_each_route_for_its_own_and_the_other_clinic(
                 # A POST without a session may be refused by CSRF (400) before authz.
                 if not (to_login or (route.method == "POST" and status == 400)):
                     wrong.append(label + " not sent to sign in")
+                if state(svc) != before:
+                    wrong.append(label + " changed something")
+            elif route.admin_only and role != "admin":
+                if status != 403:
+                    wrong.append(label + " not 403 for staff")
                 if state(svc) != before:
                     wrong.append(label + " changed something")
             elif role == "admin" or target == own:
