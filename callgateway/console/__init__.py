@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
 
 def _import_pages() -> None:
     from callgateway.console import (  # noqa: F401  (each module adds its views to bp)
+        call_page,
         calls_page,
         consent_page,
         dashboard,
