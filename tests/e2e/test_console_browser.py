@@ -385,3 +385,41 @@ def test_staff_of_another_clinic_get_403_for_a_call_page(
     response = page.goto(cg.console + f"/calls/sid/{recording.call_sid}")
     assert response is not None and response.status == 403
     expect(page.get_by_role("heading", name="Not your clinic")).to_be_visible()
+
+
+def test_front_desk_answers_a_text_and_is_told_why_not_for_a_number_that_texted_stop(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    open_browser: Callable[..., Any],  # noqa: F811
+    artifacts: Path,  # noqa: F811
+) -> None:
+    cg = console_gateway
+    late, stopped = "+447700900558", "+447700900559"  # numbers of this test alone
+    cg.gw.cli("sms", "--to", CLINIC_UK, "--from", late, "Running ten minutes late")
+    cg.gw.cli("sms", "--to", CLINIC_UK, "--from", stopped, "Is parking free?")
+    cg.gw.cli("sms", "--to", CLINIC_UK, "--from", stopped, "STOP")
+    page = open_browser()
+    sign_in(page, cg, RIVERSIDE_STAFF, "/messages?show=all")
+
+    row = page.locator("#messages tr", has_text="Running ten minutes late")
+    row.locator("summary", has_text="Reply").click()
+    row.get_by_label("Your reply").fill("No problem, see you soon.")
+    row.get_by_role("button", name="Send reply").click()
+    expect(page.locator(".flash")).to_contain_text("Reply sent.")
+    expect(page.locator("#messages tr", has_text="Running ten minutes late")).to_contain_text(
+        "Replied: No problem, see you soon."
+    )
+    # What Twilio was asked (the dev fake's request log, numbers masked there).
+    log = requests.get(cg.gw.env["TWILIO_API_BASE"] + "/_dev/log", timeout=5).json()
+    replies = [e for e in log if e["path"].endswith("/Messages.json")]
+    assert replies[-1]["form"]["Body"] == "No problem, see you soon."
+    assert replies[-1]["form"]["StatusCallback"] == cg.gw.base_url + "/twilio/outbound/sms/status"
+    page.screenshot(path=str(artifacts / "console-reply.png"), full_page=True)
+
+    sent_before = len(replies)
+    row = page.locator("#messages tr", has_text="Is parking free?")
+    row.locator("summary", has_text="Reply").click()
+    row.get_by_label("Your reply").fill("Yes it is.")
+    row.get_by_role("button", name="Send reply").click()
+    expect(page.locator(".flash")).to_contain_text("Not sent: this number has opted out")
+    log = requests.get(cg.gw.env["TWILIO_API_BASE"] + "/_dev/log", timeout=5).json()
+    assert len([e for e in log if e["path"].endswith("/Messages.json")]) == sent_before

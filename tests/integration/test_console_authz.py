@@ -90,6 +90,13 @@ ROUTES = [
         "/console/messages/<int:message_id>/handled", "POST", "/console/messages/{message}/handled"
     ),
     Route(
+        "/console/messages/<int:message_id>/reply",
+        "POST",
+        "/console/messages/{message}/reply",
+        {"body": "We can see you at 3pm."},
+        audited=True,
+    ),
+    Route(
         "/console/voicemails/<int:recording_id>/play",
         "POST",
         "/console/voicemails/{voicemail}/play",
