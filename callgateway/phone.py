@@ -114,3 +114,27 @@ def mask(number: str | None) -> str:
 def subject_hash(number: str, salt: str) -> str:
     """A keyed hash of a number, for suppression lists and audit subjects."""
     return hmac.new(salt.encode(), number.encode(), hashlib.sha256).hexdigest()
+
+
+def country_of(number: str) -> str | None:
+    """The ISO country (phonenumbers' region code, e.g. "GB") of an E.164 number."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def parse_typed(raw: str, country: str | None) -> str:
+    """What a person typed (`07700 900123`, `+44 (0)7700-900123`, `0044 7700 900123`) as
+    E.164, read in `country`'s national format when it has no country code. For people at
+    a keyboard only: config and webhooks stay strict (parse_e164, caller_id)."""
+    text = (raw or "").strip()[:64]
+    if not text:
+        raise InvalidNumber("no number given")
+    try:
+        parsed = phonenumbers.parse(text, country)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(f"not a telephone number: {mask(text)}") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise InvalidNumber(f"not a valid number: {mask(text)}")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

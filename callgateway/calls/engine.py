@@ -182,7 +182,7 @@ def take_turn(services: Services, turn: Turn) -> TurnResult:
     if reply is None:
         reply = _agent_reply(services, clinic, convo, heard)
     reply = _count_misses(convo, reply)
-    convo.log("agent", reply.say, {"next": reply.next} if reply.next != "listen" else None)
+    convo.log("agent", reply.say, _agent_meta(reply))
     return TurnResult(_record(services, clinic, call.call_sid, convo, state, reply), call, clinic)
 
 
@@ -240,6 +240,19 @@ def _caller_text(heard: Heard) -> str:
     if heard.digits:
         return f"[pressed {heard.digits}]"
     return heard.speech or "[silence]"
+
+
+def _agent_meta(reply: Reply) -> dict[str, object] | None:
+    """What the turn did besides speaking, for the console's call page: where the call goes
+    next and why (a person: emergency, opt-out, the caller's request...), its outcome."""
+    meta: dict[str, object] = {}
+    if reply.next != "listen":
+        meta["next"] = reply.next
+    if reply.reason:
+        meta["reason"] = reply.reason
+    if reply.outcome:
+        meta["outcome"] = reply.outcome
+    return meta or None
 
 
 def _caller_meta(heard: Heard) -> dict[str, object] | None:

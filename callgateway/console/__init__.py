@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
 
 def _import_pages() -> None:
     from callgateway.console import (  # noqa: F401  (each module adds its views to bp)
+        call_page,
         calls_page,
         consent_page,
         dashboard,
@@ -38,5 +39,6 @@ def _import_pages() -> None:
         queue,
         reveal,
         security,
+        users_page,
         voicemails,
     )

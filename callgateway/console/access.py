@@ -73,3 +73,27 @@ def chosen_clinics(requested: str | None) -> list[Clinic]:
     if requested:
         return [require_clinic(requested)]
     return visible_clinics()
+
+
+def require_admin() -> None:
+    """Admin-only pages and actions: 403 for everyone else."""
+    if me().role != "admin":
+        abort(403)
+
+
+def require_clinic_audited(clinic_id: str | None, record: str, record_id: object) -> Clinic:
+    """`require_clinic`, and a refusal leaves an audit entry (someone tried to open another
+    clinic's patient record), written in its own unit of work so that the 403 keeps it."""
+    clinic = services().directory.by_id(clinic_id) if clinic_id else None
+    if clinic is not None and clinic.id in visible_ids():
+        return clinic
+    svc = services()
+    with svc.db.session() as db:
+        svc.audit.record(
+            db,
+            actor=me().actor,
+            action="console.denied",
+            clinic_id=clinic_id,
+            detail={"record": record, "id": record_id},
+        )
+    abort(403)

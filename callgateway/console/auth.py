@@ -17,16 +17,16 @@ import redis
 from flask import Flask, Response, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, login_required, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from callgateway import metrics
-from callgateway.console import users
+from callgateway.console import sessions, users
 from callgateway.console.access import ConsoleUser, me, services
 from callgateway.console.blueprint import bp
 from callgateway.db.models import StaffUser
 
 log = logging.getLogger(__name__)
 
-SESSION_SECONDS = 8 * 3600  # one working day
 FAILURES_PER_ACCOUNT = 5  # per email and address, per window
 FAILURES_PER_ADDRESS = 30  # per address, whatever the email: stops spraying many accounts
 WINDOW_SECONDS = 15 * 60
@@ -43,21 +43,17 @@ def init_login(app: Flask) -> None:
     manager.init_app(app)
 
 
-def _session_key(token: str) -> str:
-    return f"console:session:{token}"
-
-
 def load_user(user_id: str) -> ConsoleUser | None:
     raw_id, _, token = user_id.partition(":")
     if not raw_id.isdigit() or not token:
         return None
     svc = services()
     try:
-        owner = svc.redis.get(_session_key(token))
+        owner = sessions.owner(svc.redis, token)
     except redis.RedisError:
         log.warning("console session store unreachable: treating the request as signed out")
         return None
-    if owner is None or owner.decode() != raw_id:
+    if owner != raw_id:
         return None
     with svc.db.session() as db:
         user = db.get(StaffUser, int(raw_id))
@@ -97,6 +93,23 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def _audit_sign_in(db: Session, email: str, user: StaffUser | None) -> None:
+    """Every sign-in, and every failed one, in the audit log: the email typed (only when
+    it looks like one: people type passwords into the wrong box) and why it failed. Never
+    the password."""
+    typed = users.normalise_email(email)
+    shown = typed if users.looks_like_email(typed) else "(not an email address)"
+    if user is not None:
+        action, actor, detail = "console.login", f"user:{user.id}", {"email": shown}
+    else:
+        known = users.find_or_none(db, typed)
+        reason = "disabled" if known is not None and not known.active else "bad-credentials"
+        action, actor, detail = "console.login.failed", "anonymous", {"email": shown}
+        detail["reason"] = reason
+    detail["address"] = request.remote_addr or "unknown"
+    services().audit.record(db, actor=actor, action=action, detail=detail)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
     if request.method == "GET":
@@ -119,6 +132,7 @@ def login() -> Response | str | tuple[str, int]:
                 if found
                 else None
             )
+            _audit_sign_in(db, email, found)
         if user is None:
             metrics.SIGNIN_FAILURES.labels("bad-credentials").inc()
             _count_failure(svc.redis, keys)
@@ -126,7 +140,7 @@ def login() -> Response | str | tuple[str, int]:
             return render_template("console/login.html", email=email, next=target), 401
         svc.redis.delete(keys[0])
         user.token = secrets.token_urlsafe(32)
-        svc.redis.set(_session_key(user.token), str(user.id), ex=SESSION_SECONDS)
+        sessions.start(svc.redis, user.id, user.token)
     except (redis.RedisError, SQLAlchemyError):
         log.error("console login unavailable: session store or database unreachable")
         flash("Sign-in is unavailable right now. Please try again in a minute.", "error")
@@ -144,7 +158,7 @@ def login() -> Response | str | tuple[str, int]:
 def logout() -> Response:
     user = me()
     try:
-        services().redis.delete(_session_key(user.token))
+        sessions.end(services().redis, user.id, user.token)
     except redis.RedisError:
         log.warning("console logout: session token not deleted (store unreachable)")
     logout_user()

@@ -47,10 +47,14 @@ def normalise_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
+def looks_like_email(email: str) -> bool:
+    return bool(_EMAIL.match(email)) and len(email) <= 254
+
+
 def check_account(email: str, role: str, clinics: list[str], known: set[str]) -> NewUser:
     """Validate everything but the password; admins always see every clinic."""
     email = normalise_email(email)
-    if not _EMAIL.match(email) or len(email) > 254:
+    if not looks_like_email(email):
         raise UserError("--email: not an email address")
     if role not in ROLES:
         raise UserError(f"--role: must be one of {', '.join(ROLES)}")
@@ -65,9 +69,14 @@ def check_account(email: str, role: str, clinics: list[str], known: set[str]) ->
     return NewUser(email, "", role, scope)
 
 
-def with_password(account: NewUser, password: str) -> NewUser:
+def check_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise UserError(f"password: must be {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return password
+
+
+def with_password(account: NewUser, password: str) -> NewUser:
+    check_password(password)
     return NewUser(account.email, password, account.role, account.clinics)
 
 
@@ -119,3 +128,46 @@ def may_see(user: StaffUser, clinic_id: str | None) -> bool:
     if clinic_id is None:
         return sees_all(user)
     return sees_all(user) or clinic_id in (user.clinics or [])
+
+
+# --- running accounts: list, disable, enable, reset a password, change a role -----------
+
+
+def find_or_none(session: Session, email: str) -> StaffUser | None:
+    return session.scalars(
+        select(StaffUser).where(StaffUser.email == normalise_email(email))
+    ).one_or_none()
+
+
+def find(session: Session, email: str) -> StaffUser:
+    user = find_or_none(session, email)
+    if user is None:
+        raise UserError(f"--email: no user with that email: {normalise_email(email)}")
+    return user
+
+
+def list_all(session: Session) -> list[StaffUser]:
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.email)))
+
+
+def scope_label(user: StaffUser) -> str:
+    return "all clinics" if ALL in (user.clinics or []) else ", ".join(user.clinics or [])
+
+
+def set_active(user: StaffUser, active: bool) -> bool:
+    """Returns whether anything changed (disabling a disabled user is not an error)."""
+    changed = user.active != active
+    user.active = active
+    return changed
+
+
+def set_password(user: StaffUser, password: str) -> None:
+    user.password_hash = _hasher.hash(check_password(password))
+
+
+def set_role(user: StaffUser, role: str, clinics: list[str] | None, known: set[str]) -> None:
+    """A new role and, when given, a new clinic scope; without one the user keeps theirs
+    (an admin made staff keeps every clinic until given a narrower scope)."""
+    scope = list(clinics) if clinics is not None else list(user.clinics or [])
+    checked = check_account(user.email, role, scope, known)
+    user.role, user.clinics = checked.role, checked.clinics

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from callgateway.calls import escalation
 from callgateway.config.directory import is_open
-from callgateway.db.models import AuditEntry, Recording, WorkItem
+from callgateway.db.models import Appointment, AuditEntry, Recording, WorkItem
 from callgateway.phone import mask
 from tests.support.console_browser import (  # noqa: F401  (fixtures)
     LAPTOP,
@@ -322,3 +322,104 @@ def test_main_pages_fit_the_screen_are_labelled_and_are_saved_as_screenshots(
         assert unlabelled == [], (path, unlabelled)
         page.screenshot(path=str(artifacts / f"console-{name}-{size}.png"), full_page=True)
     assert "Running ten minutes late" in page.goto(cg.console + "/messages?show=all").text()
+
+
+def test_front_desk_reads_a_booking_calls_story_and_plays_a_voicemail_from_its_call_page(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    left_voicemail: tuple[Recording, str],
+    open_browser: Callable[..., Any],  # noqa: F811
+    artifacts: Path,  # noqa: F811
+) -> None:
+    cg = console_gateway
+    caller = "+447700900556"
+    booking = cg.gw.cli(
+        "call", "--to", CLINIC_UK, "--from", caller,
+        stdin="I'd like to book an initial assessment next Tuesday afternoon\nyes please\n"
+        "no thanks, that's all\n",
+    )  # fmt: skip
+    assert booking.returncode == 0, booking.stderr
+    with cg.services.db.session() as session:
+        ref = session.scalars(select(Appointment.ref).where(Appointment.phone == caller)).one()
+    page = open_browser()
+    sign_in(page, cg, RIVERSIDE_STAFF, "/calls")
+    page.get_by_label("Caller's number").fill("07700 900556")  # as a receptionist types it
+    page.get_by_role("button", name="Search").click()
+    rows = page.locator("#calls tbody tr")
+    expect(rows).to_have_count(1)
+    rows.first.get_by_role("link", name=re.compile("Open")).click()
+    expect(page).to_have_url(re.compile(r"/console/calls/\d+$"))
+    transcript = page.locator("#transcript")
+    expect(transcript).to_contain_text("book an initial assessment next Tuesday afternoon")
+    expect(transcript.locator(".action-offer")).to_contain_text("Offered")
+    expect(transcript.locator(".action-booked")).to_contain_text(f"ref {ref}")
+    expect(page.locator("#appointments")).to_contain_text(ref)
+    expect(page.locator("dl.facts")).to_contain_text(mask(caller))
+    assert caller not in page.content()
+    page.screenshot(path=str(artifacts / "console-call-page.png"), full_page=True)
+
+    recording, _ = left_voicemail
+    plays = select(func.count()).where(AuditEntry.action == "console.voicemail.play")
+    plays_before = count(cg, plays)
+    page.goto(cg.console + "/voicemails?show=all")
+    page.locator(f'tr[data-voicemail="{recording.id}"]').get_by_role(
+        "link", name=re.compile("Open call")
+    ).click()
+    expect(page.locator("#transcript")).to_contain_text("can I speak to someone")
+    page.get_by_role("button", name=re.compile("Play the voicemail")).click()
+    expect(page.locator("#recordings audio")).to_have_count(1)
+    # The browser loads the audio through the presigned link, under the page's CSP.
+    page.wait_for_function("document.querySelector('audio').readyState >= 1", timeout=15_000)
+    assert count(cg, plays) == plays_before + 1
+    page.screenshot(path=str(artifacts / "console-call-page-voicemail.png"), full_page=True)
+
+
+def test_staff_of_another_clinic_get_403_for_a_call_page(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    left_voicemail: tuple[Recording, str],
+    open_browser: Callable[..., Any],  # noqa: F811
+) -> None:
+    cg = console_gateway
+    recording, _ = left_voicemail
+    page = open_browser()
+    sign_in(page, cg, SPREE_STAFF, "/queue")
+    response = page.goto(cg.console + f"/calls/sid/{recording.call_sid}")
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("heading", name="Not your clinic")).to_be_visible()
+
+
+def test_front_desk_answers_a_text_and_is_told_why_not_for_a_number_that_texted_stop(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    open_browser: Callable[..., Any],  # noqa: F811
+    artifacts: Path,  # noqa: F811
+) -> None:
+    cg = console_gateway
+    late, stopped = "+447700900558", "+447700900559"  # numbers of this test alone
+    cg.gw.cli("sms", "--to", CLINIC_UK, "--from", late, "Running ten minutes late")
+    cg.gw.cli("sms", "--to", CLINIC_UK, "--from", stopped, "Is parking free?")
+    cg.gw.cli("sms", "--to", CLINIC_UK, "--from", stopped, "STOP")
+    page = open_browser()
+    sign_in(page, cg, RIVERSIDE_STAFF, "/messages?show=all")
+
+    row = page.locator("#messages tr", has_text="Running ten minutes late")
+    row.locator("summary", has_text="Reply").click()
+    row.get_by_label("Your reply").fill("No problem, see you soon.")
+    row.get_by_role("button", name="Send reply").click()
+    expect(page.locator(".flash")).to_contain_text("Reply sent.")
+    expect(page.locator("#messages tr", has_text="Running ten minutes late")).to_contain_text(
+        "Replied: No problem, see you soon."
+    )
+    # What Twilio was asked (the dev fake's request log, numbers masked there).
+    log = requests.get(cg.gw.env["TWILIO_API_BASE"] + "/_dev/log", timeout=5).json()
+    replies = [e for e in log if e["path"].endswith("/Messages.json")]
+    assert replies[-1]["form"]["Body"] == "No problem, see you soon."
+    assert replies[-1]["form"]["StatusCallback"] == cg.gw.base_url + "/twilio/outbound/sms/status"
+    page.screenshot(path=str(artifacts / "console-reply.png"), full_page=True)
+
+    sent_before = len(replies)
+    row = page.locator("#messages tr", has_text="Is parking free?")
+    row.locator("summary", has_text="Reply").click()
+    row.get_by_label("Your reply").fill("Yes it is.")
+    row.get_by_role("button", name="Send reply").click()
+    expect(page.locator(".flash")).to_contain_text("Not sent: this number has opted out")
+    log = requests.get(cg.gw.env["TWILIO_API_BASE"] + "/_dev/log", timeout=5).json()
+    assert len([e for e in log if e["path"].endswith("/Messages.json")]) == sent_before

@@ -20,7 +20,15 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from callgateway.app import create_app
-from callgateway.db.models import AuditEntry, Call, ConsentEvent, Message, WorkItem
+from callgateway.db.models import (
+    AuditEntry,
+    Call,
+    ConsentEvent,
+    Message,
+    Recording,
+    StaffUser,
+    WorkItem,
+)
 from callgateway.db.models_outbound import CheckinSchedule
 from callgateway.outbound import checkins
 from callgateway.phone import mask
@@ -43,6 +51,8 @@ class Route:
     path: str  # with {item} {call} {message} {voicemail} {schedule} {consent} {clinic}
     form: dict[str, str] | None = None
     filtered: bool = True  # a GET that takes ?clinic= (403 for another clinic)
+    admin_only: bool = False  # accounts: 403 for every staff user, whichever clinic
+    audited: bool = False  # a refusal leaves a `console.denied` audit entry
 
 
 # Order matters only for the allowed roles: destructive actions come last.
@@ -80,6 +90,13 @@ ROUTES = [
         "/console/messages/<int:message_id>/handled", "POST", "/console/messages/{message}/handled"
     ),
     Route(
+        "/console/messages/<int:message_id>/reply",
+        "POST",
+        "/console/messages/{message}/reply",
+        {"body": "We can see you at 3pm."},
+        audited=True,
+    ),
+    Route(
         "/console/voicemails/<int:recording_id>/play",
         "POST",
         "/console/voicemails/{voicemail}/play",
@@ -106,6 +123,38 @@ ROUTES = [
         "/console/outbound/checkins/<int:schedule_id>/delete",
         "POST",
         "/console/outbound/checkins/{schedule}/delete",
+    ),
+    Route("/console/calls/<int:call_id>", "GET", "/console/calls/{call}", audited=True),
+    Route("/console/calls/sid/<call_sid>", "GET", "/console/calls/sid/{call_sid}", audited=True),
+    Route("/console/calls", "POST", "/console/calls", {"phone": "07700 900611"}),
+    Route("/console/calls", "POST", "/console/calls", {"message": "{message}"}, audited=True),
+    Route(
+        "/console/calls/<int:call_id>/recordings/<int:recording_id>/play",
+        "POST",
+        "/console/calls/{voicemail_call}/recordings/{voicemail}/play",
+        audited=True,
+    ),
+    Route("/console/users", "GET", "/console/users", filtered=False, admin_only=True),
+    Route(
+        "/console/users/<int:user_id>/password",
+        "POST",
+        "/console/users/{user}/password",
+        {"password": "a new long password"},
+        admin_only=True,
+    ),
+    Route(
+        "/console/users/<int:user_id>/role",
+        "POST",
+        "/console/users/{user}/role",
+        {"role": "staff", "clinics": "{clinic}"},
+        admin_only=True,
+    ),
+    Route(
+        "/console/users/<int:user_id>/active",
+        "POST",
+        "/console/users/{user}/active",
+        {"active": "0"},
+        admin_only=True,
     ),
 ]
 # Not about any clinic's data: signing in and out (covered in test_console.py).
@@ -158,7 +207,14 @@ def seed(svc: Services, app: Flask) -> dict[str, dict[str, str]]:
             "voicemail": str(add_voicemail(svc, clinic, status="pending").id),
             "schedule": str(schedule),
             "consent": str(consent_id),
+            "user": str(add_user(svc, f"leaver@{clinic}.example", [clinic])),
+            "call_sid": call.call_sid,
         }
+        with svc.db.session() as s:
+            voicemail = s.get(Recording, int(ids[clinic]["voicemail"]))
+            ids[clinic]["voicemail_call"] = str(
+                s.scalars(select(Call.id).where(Call.call_sid == voicemail.call_sid)).one()
+            )
     return ids
 
 
@@ -170,8 +226,23 @@ def state(svc: Services) -> tuple[object, ...]:
             tuple(s.execute(select(Message.id, Message.handled)).all()),
             s.scalar(select(func.count()).select_from(ConsentEvent)),
             tuple(s.execute(select(CheckinSchedule.id, CheckinSchedule.active)).all()),
-            s.scalar(select(func.count()).select_from(AuditEntry)),
+            s.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.action != "console.denied")
+            ),
+            tuple(
+                s.execute(
+                    select(StaffUser.id, StaffUser.active, StaffUser.role, StaffUser.password_hash)
+                ).all()
+            ),
         )
+
+
+def denials(svc: Services) -> int:
+    with svc.db.session() as s:
+        stmt = select(func.count()).select_from(AuditEntry)
+        return s.scalar(stmt.where(AuditEntry.action == "console.denied")) or 0
 
 
 def browser_for(svc: Services, app: Flask, role: str) -> Browser:
@@ -216,10 +287,11 @@ def test_each_role_on_each_route_for_its_own_and_the_other_clinic(
             path = route.path.format(**ids[target])
             form = None
             if route.form is not None or route.method == "POST":
-                form = {**(route.form or {}), "clinic": target}
+                form = {k: v.format(**ids[target]) for k, v in (route.form or {}).items()}
+                form.setdefault("clinic", target)
                 if "state" in form:
                     form["request_id"] = uuid.uuid4().hex
-            before = state(svc)
+            before, denied_before = state(svc), denials(svc)
             response = browser.get(path) if route.method == "GET" else browser.post(path, form)
             status, body = response.status_code, response.get_data(as_text=True)
             label = (
@@ -234,6 +306,11 @@ def test_each_role_on_each_route_for_its_own_and_the_other_clinic(
                     wrong.append(label + " not sent to sign in")
                 if state(svc) != before:
                     wrong.append(label + " changed something")
+            elif route.admin_only and role != "admin":
+                if status != 403:
+                    wrong.append(label + " not 403 for staff")
+                if state(svc) != before:
+                    wrong.append(label + " changed something")
             elif role == "admin" or target == own:
                 if to_login or status in (401, 403):
                     wrong.append(label + " refused")
@@ -245,6 +322,8 @@ def test_each_role_on_each_route_for_its_own_and_the_other_clinic(
             else:
                 if status != 403:
                     wrong.append(label + " not 403")
+                if route.audited and denials(svc) != denied_before + 1:
+                    wrong.append(label + " refusal not audited")
                 if PHONE[target] in body or mask(PHONE[target]) in body:
                     wrong.append(label + " leaked the other clinic's number")
                 if state(svc) != before:

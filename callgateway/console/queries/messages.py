@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from callgateway.db.models import Message
@@ -24,3 +24,19 @@ def incoming_message(db: Session, message_id: int) -> Message | None:
 
 def mark_handled(db: Session, message_id: int) -> None:
     db.execute(update(Message).where(Message.id == message_id).values(handled=True))
+
+
+def replies(db: Session, message_ids: list[int]) -> dict[int, list[Message]]:
+    """Staff replies to these texts, oldest first (keyed `reply:<message id>:<request>`)."""
+    if not message_ids:
+        return {}
+    prefixes = [Message.idempotency_key.startswith(f"reply:{i}:") for i in message_ids]
+    stmt = (
+        select(Message)
+        .where(Message.direction == "out", Message.kind == "staff-reply", or_(*prefixes))
+        .order_by(Message.id)
+    )
+    found: dict[int, list[Message]] = {}
+    for message in db.scalars(stmt):
+        found.setdefault(int((message.idempotency_key or "::").split(":")[1]), []).append(message)
+    return found
