@@ -131,7 +131,8 @@ def send(
         else:
             handler.send_header("Connection", "close")
         handler.end_headers()
-        events = [f"data: {json.dumps(c)}\n\n" for c in stream_chunks(payload)]
+        chunks = stream_chunks(payload) if "choices" in payload else [payload]  # garbage as is
+        events = [f"data: {json.dumps(c)}\n\n" for c in chunks]
         events.append("data: [DONE]\n\n")
         for n, event in enumerate(events):
             if n == 1:
