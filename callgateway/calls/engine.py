@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callgateway.agent import intents
 from callgateway.agent.choice import agent_for
-from callgateway.agent.protocol import Conversation, Heard, Reply, keep_only_heard
+from callgateway.agent.protocol import Conversation, Heard, Reply, as_stream, keep_only_heard
 from callgateway.agent.rules import HELP
 from callgateway.agent.tools import Tools
 from callgateway.calls import journal
@@ -150,10 +150,12 @@ Cancelled = Callable[[], bool] | threading.Event
 
 def take_turn(services: Services, turn: Turn) -> TurnResult:
     """Answer one caller turn. Never raises for anything a caller can do."""
-    for item in stream_turn(services, turn):
+    # The agent's whole reply (`respond`): the Gather path says nothing before it has all
+    # of it, so reading the model token by token would cost CPU for nothing.
+    for item in _turn(services, turn, None, whole=True):
         if isinstance(item, TurnResult):
             return item
-    raise AssertionError("stream_turn ends with a TurnResult")  # pragma: no cover
+    raise AssertionError("a turn ends with a TurnResult")  # pragma: no cover
 
 
 def stream_turn(
@@ -169,6 +171,14 @@ def stream_turn(
     turn is written with what was sent so far; the channel then calls `interrupted()` with
     what the caller actually heard. Never raises for anything a caller can do.
     """
+    return _turn(services, turn, cancelled, whole=False)
+
+
+def _turn(
+    services: Services, turn: Turn, cancelled: Cancelled | None, whole: bool
+) -> Iterator[str | TurnResult]:
+    """The one turn both entry points run: gate, safety checks, the agent (streamed, or
+    its whole reply), misses, and the turn's Redis transaction."""
     is_cancelled = cancelled.is_set if isinstance(cancelled, threading.Event) else cancelled
     opened = _open(services, turn)
     if isinstance(opened, TurnResult):
@@ -185,7 +195,7 @@ def stream_turn(
     if reply is not None:
         yield from _said(_finish(services, call, clinic, convo, state, reply))
         return
-    reply = yield from _agent_stream(services, clinic, convo, heard)
+    reply = yield from _agent_stream(services, clinic, convo, heard, whole)
     result = _finish(services, call, clinic, convo, state, reply)
     if result.reply is not reply and result.reply.say and result.reply.say != reply.say:
         yield result.reply.say  # replaced after the agent spoke (misses, a failed write)
@@ -376,13 +386,15 @@ def _safety(convo: Conversation, heard: Heard) -> Reply | None:
 
 
 def _agent_stream(
-    services: Services, clinic: Clinic, convo: Conversation, heard: Heard
+    services: Services, clinic: Clinic, convo: Conversation, heard: Heard, whole: bool
 ) -> Generator[str, None, Reply]:
-    """The clinic's agent, streamed: its chunks pass through (until a barge-in), its Reply
-    is returned. A failing or silent agent becomes a spoken apology and a person."""
+    """The clinic's agent, streamed (or its whole reply as one chunk): its chunks pass
+    through (until a barge-in), its Reply is returned. A failing or silent agent becomes a
+    spoken apology and a person."""
     sent = False
     try:
-        chunks = agent_for(services, clinic).stream(convo, heard)
+        agent = agent_for(services, clinic)
+        chunks = as_stream(agent.respond(convo, heard)) if whole else agent.stream(convo, heard)
         try:
             for item in chunks:
                 if isinstance(item, Reply):

@@ -86,9 +86,56 @@ def transcript(svc: Services, call_sid: str) -> list[tuple[str, str, dict | None
         return [(t.role, t.text, t.meta) for t in rows]
 
 
-def test_a_booking_over_the_gather_path_streams_from_the_model_and_books_once(
+def test_a_streamed_booking_puts_tool_calls_together_from_their_deltas_and_books_once(
     tw: TwilioSim, svc: Services, stub: Stub
 ) -> None:
+    phone = Phone(tw)
+    phone.dial()
+    stub.script = [
+        tool_call("find_slots", {"appointment_type": "initial", "when": "next Tuesday afternoon"}),
+        text("I have Tuesday 24 November at midday, 1 pm or 2 pm. Which would suit you?"),
+    ]
+    chunks, result = stream(svc, phone, "I'd like an initial assessment next Tuesday afternoon")
+    offer = "I have Tuesday 24 November at midday, 1 pm or 2 pm. Which would suit you?"
+    assert "".join(c for _, c in chunks) == offer == result.reply.say
+    # The tool call came in fragments; the model is shown its own call back whole.
+    assert stub.requests[1]["messages"][2]["tool_calls"] == [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {
+                "name": "find_slots",
+                "arguments": json.dumps(
+                    {"appointment_type": "initial", "when": "next Tuesday afternoon"}
+                ),
+            },
+        }
+    ]
+    slots = json.loads(stub.requests[1]["messages"][3]["content"])["slots"]
+    assert slots[1]["start"] == "2026-11-24T13:00:00+00:00"
+
+    stub.script = [
+        tool_call("book", {"appointment_type": "initial", "start": "2026-11-24T13:00:00+00:00",
+                           "caller_confirmed": True}, "call_2"),
+        text("You're booked for Tuesday at 1 pm. Goodbye."),
+    ]  # fmt: skip
+    chunks, result = stream(svc, phone, "1 pm please, yes that's right")
+    assert "".join(c for _, c in chunks) == "You're booked for Tuesday at 1 pm. Goodbye."
+    assert (result.reply.next, result.reply.outcome) == ("hangup", "booked")
+    assert all(r["stream"] is True for r in stub.requests)
+    assert (stub.finished, stub.cut_short) == (4, 0)
+    with svc.db.session() as s:
+        (appointment,) = s.scalars(select(Appointment))
+        assert appointment.starts_at.isoformat().startswith("2026-11-24T13:00")
+        call = s.scalars(select(Call).where(Call.call_sid == phone.call_sid)).one()
+        assert (call.outcome, call.handled_by) == ("booked", "ai")
+
+
+def test_the_gather_path_books_the_same_way_with_whole_answers(
+    tw: TwilioSim, svc: Services, stub: Stub
+) -> None:
+    """<Gather> speaks only once the reply is whole, so it asks for whole answers: the same
+    rounds, tools and outcome, without a chunk per token to read."""
     phone = Phone(tw)
     phone.dial()
     stub.script = [
@@ -106,13 +153,7 @@ def test_a_booking_over_the_gather_path_streams_from_the_model_and_books_once(
     assert phone.say("1 pm please, yes that's right") == (
         "You're booked for Tuesday at 1 pm. Goodbye."
     )
-    assert all(r["stream"] is True for r in stub.requests)  # every request streamed
-    assert stub.finished == 4 and stub.cut_short == 0
-    # The tool call was put together from its deltas: the model saw its own call back whole.
-    assert stub.requests[1]["messages"][2]["tool_calls"][0]["function"] == {
-        "name": "find_slots",
-        "arguments": json.dumps({"appointment_type": "initial", "when": "next Tuesday afternoon"}),
-    }
+    assert not any(r.get("stream") for r in stub.requests)
     with svc.db.session() as s:
         (appointment,) = s.scalars(select(Appointment))
         assert appointment.starts_at.isoformat().startswith("2026-11-24T13:00")
