@@ -168,11 +168,17 @@ def measure(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, 
             seeded = runner.run(BY_NAME["voice"], 3, LOAD)
             if isinstance(seeded, str):
                 raise BenchError(f"voice (seeding calls): {seeded}")
-            if callers == CALLERS[0]:  # warm: each worker's first turn imports the SDK
+            if callers == CALLERS[0]:
+                # Warm: each worker's first turn imports the SDK. One connection per
+                # worker, so no request is left queued behind the warm-up.
+                run_args.connections = shape.workers
                 runner.run(LLM_TURN, 3, LOAD)
             run_args.connections = callers
-            print(f"bench.llm: {shape.name}: {callers} callers ...", file=sys.stderr)
-            got = runner.run(LLM_TURN, args.duration, LOAD)
+            # Long enough to see whole turns of a queue: 32 callers on 2 sync workers wait
+            # over 10 s a turn.
+            secs = max(args.duration, 30) if shape.name == "sync" else args.duration
+            print(f"bench.llm: {shape.name}: {callers} callers for {secs}s ...", file=sys.stderr)
+            got = runner.run(LLM_TURN, secs, LOAD)
             if isinstance(got, str):
                 raise BenchError(f"llm-turn: {got}")
             out["llm"].append({"shape": shape.label, "callers": callers, **asdict(got)})

@@ -18,7 +18,7 @@ from callgateway.cli.common import main, settings
 from callgateway.config import load_config
 from callgateway.config.settings import DEV_AUTH_TOKEN
 
-THREADS = 64  # the Procfile's ${WEB_THREADS:-64}
+THREADS = 128  # the Procfile's ${WEB_THREADS:-128}
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
