@@ -40,6 +40,7 @@ lint: venv
 
 bench: system-deps venv
 	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench.llm
 
 # Removes the venv, caches and local service state (var/ holds the dev database too).
 clean:

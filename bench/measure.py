@@ -189,7 +189,8 @@ class Runner:
         if scenario.server == "app":
             self.quiet = self._wait_for_journal()
         start = server.log_size()
-        out = run_wrk(server.port, data, seconds, connections, threads)
+        timeout = getattr(self.args, "wrk_timeout", 5)
+        out = run_wrk(server.port, data, seconds, connections, threads, timeout)
         phase_out = self._phase(out, n, server.log_path, start, server.log_size(), scenario)
         if set(out.statuses) == {"404"}:
             return "n/a (endpoint missing)"

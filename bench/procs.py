@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,12 +44,19 @@ class Gunicorn:
     """A gunicorn master in its own session, so we (not the terminal) decide when it stops."""
 
     def __init__(
-        self, name: str, port: int, workers: int, env: dict[str, str], log_path: Path
+        self,
+        name: str,
+        port: int,
+        workers: int,
+        env: dict[str, str],
+        log_path: Path,
+        shape: Sequence[str] = ("-k", "sync"),
     ) -> None:
+        """`shape`: the worker class and its options (bench.llm serves the Procfile's)."""
         self.name, self.port, self.workers, self.log_path = name, port, workers, log_path
         cmd = [
             sys.executable, "-m", "gunicorn",
-            "-w", str(workers), "-k", "sync",
+            "-w", str(workers), *shape,
             "--bind", f"{HOST}:{port}",
             "--log-level", "warning",
             SERVERS[name],

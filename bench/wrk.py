@@ -53,10 +53,12 @@ def parse(line: str) -> WrkOut:
     )
 
 
-def run_wrk(port: int, data: Path, seconds: int, connections: int, threads: int) -> WrkOut:
+def run_wrk(
+    port: int, data: Path, seconds: int, connections: int, threads: int, timeout: int = 5
+) -> WrkOut:
     threads = min(threads, connections)
     cmd = [
-        WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
+        WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", f"{timeout}s",
         "--latency", "-s", str(LUA), f"http://{HOST}:{port}/", "--", str(data), str(threads),
     ]  # fmt: skip
     try:

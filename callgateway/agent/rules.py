@@ -6,11 +6,12 @@ turn is one step of a small state machine kept in the call's Redis state under `
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
 from callgateway.agent import intents
-from callgateway.agent.protocol import Conversation, Heard, Reply
+from callgateway.agent.protocol import Chunk, Conversation, Heard, Reply, as_stream
 from callgateway.agent.tools import BookArgs, CancelArgs, MoveArgs
 from callgateway.booking.dates import (
     When,
@@ -40,6 +41,10 @@ def spell(ref: str) -> str:
 
 class RulesAgent:
     """Stateless object; all conversation state lives in `convo.state`."""
+
+    def stream(self, convo: Conversation, heard: Heard) -> Iterator[Chunk]:
+        """Its answer is ready at once: one chunk, then the Reply."""
+        return as_stream(self.respond(convo, heard))
 
     def respond(self, convo: Conversation, heard: Heard) -> Reply:
         text = heard.speech

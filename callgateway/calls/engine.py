@@ -6,13 +6,17 @@ words, silence and low confidence (reprompted twice, then a person). Any failure
 agent itself becomes a spoken apology and a person, never silence. What a turn leaves
 behind (live state, transcript lines, outcome) is written in one Redis transaction.
 
-A channel (the Gather webhooks in calls/gather.py; a media WebSocket later) turns its
-input into a `Turn`, calls `take_turn`, and renders the `TurnResult` its own way.
+A channel turns its input into a `Turn` and renders the `TurnResult` its own way: the
+Gather webhooks (calls/gather.py) call `take_turn` for the whole reply; a streaming channel
+(ConversationRelay) calls `stream_turn`, speaks the chunks as they come, cancels on a
+barge-in and then reports what the caller heard with `interrupted`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -23,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from callgateway import metrics
 from callgateway.agent import intents
 from callgateway.agent.choice import agent_for
-from callgateway.agent.protocol import Conversation, Heard, Reply
+from callgateway.agent.protocol import Conversation, Heard, Reply, as_stream, keep_only_heard
 from callgateway.agent.rules import HELP
 from callgateway.agent.tools import Tools
 from callgateway.calls import journal
@@ -142,8 +146,97 @@ def _conversation(
     return Conversation(services, clinic, call.call_sid, call.cli, state, now, tools, events)
 
 
+Cancelled = Callable[[], bool] | threading.Event
+
+
 def take_turn(services: Services, turn: Turn) -> TurnResult:
     """Answer one caller turn. Never raises for anything a caller can do."""
+    # The agent's whole reply (`respond`): the Gather path says nothing before it has all
+    # of it, so reading the model token by token would cost CPU for nothing.
+    for item in _turn(services, turn, None, whole=True):
+        if isinstance(item, TurnResult):
+            return item
+    raise AssertionError("a turn ends with a TurnResult")  # pragma: no cover
+
+
+def stream_turn(
+    services: Services, turn: Turn, cancelled: Cancelled | None = None
+) -> Iterator[str | TurnResult]:
+    """Answer one caller turn as it is produced: text chunks to speak, in order, then
+    exactly one `TurnResult` (what next, and the turn's reply as `take_turn` gives it).
+
+    The gate, the safety checks and anything that ends the turn early answer in one chunk
+    (none when there is nothing to say), after the turn is written. An agent's words pass
+    through as they arrive; the turn is written when its reply is complete. When `cancelled`
+    becomes true (the caller barged in), the agent stops reading the model at once and the
+    turn is written with what was sent so far; the channel then calls `interrupted()` with
+    what the caller actually heard. Never raises for anything a caller can do.
+    """
+    return _turn(services, turn, cancelled, whole=False)
+
+
+def _turn(
+    services: Services, turn: Turn, cancelled: Cancelled | None, whole: bool
+) -> Iterator[str | TurnResult]:
+    """The one turn both entry points run: gate, safety checks, the agent (streamed, or
+    its whole reply), misses, and the turn's Redis transaction."""
+    is_cancelled = cancelled.is_set if isinstance(cancelled, threading.Event) else cancelled
+    opened = _open(services, turn)
+    if isinstance(opened, TurnResult):
+        yield from _said(opened)
+        return
+    call, clinic, state = opened
+    heard = turn.heard
+    convo = _conversation(services, call, clinic, state)
+    if is_cancelled is not None:
+        convo.cancelled = is_cancelled
+    convo.log("caller", _caller_text(heard), _caller_meta(heard))
+
+    reply = _safety(convo, heard)
+    if reply is not None:
+        yield from _said(_finish(services, call, clinic, convo, state, reply))
+        return
+    reply = yield from _agent_stream(services, clinic, convo, heard, whole)
+    result = _finish(services, call, clinic, convo, state, reply)
+    if result.reply is not reply and result.reply.say and result.reply.say != reply.say:
+        yield result.reply.say  # replaced after the agent spoke (misses, a failed write)
+    yield result
+
+
+def interrupted(services: Services, call_sid: str, heard_text: str) -> None:
+    """The caller barged in on the last reply and heard only `heard_text` of it
+    (ConversationRelay's `utteranceUntilInterrupt`). Call it once the turn's `TurnResult`
+    has come out of `stream_turn`: the live state (the agent's history, the prompt silence
+    repeats) and the transcript's last agent line then keep only what was heard, in one
+    Redis transaction. Never raises."""
+    spoken = journal.spoken(call_sid, heard_text)
+    try:
+        raw = services.redis.get(live_state.key(call_sid))
+        state = live_state.decode(raw)
+        pipe = services.redis.pipeline(transaction=True)
+        if state:
+            keep_only_heard(state, heard_text)
+            live_state.save(pipe, call_sid, state)
+        journal.add(pipe, "spoken", spoken)
+        pipe.execute()
+    except redis.RedisError:
+        try:
+            journal.apply_now(services, [("spoken", spoken)])
+        except SQLAlchemyError:
+            log.error("barge-in not recorded: neither Redis nor the database")
+        return
+    journal.appended(services)
+
+
+def _said(result: TurnResult) -> Iterator[str | TurnResult]:
+    if result.reply.say:
+        yield result.reply.say
+    yield result
+
+
+def _open(services: Services, turn: Turn) -> TurnResult | tuple[Call, Clinic, dict[str, object]]:
+    """The turn's call, clinic and live state, once the gate allowed it; or the result
+    that ends the turn here (call unknown or over, Redis down, the gate says no)."""
     read = _read(services, turn)
     state, redis_ok = read.state, read.redis_ok
     call = _cached_call(turn.call_sid, state)
@@ -173,14 +266,17 @@ def take_turn(services: Services, turn: Turn) -> TurnResult:
 
     if not state or state.get("clinic_id") != clinic.id:
         state = live_state.new_state(call.cli, call.called, clinic)  # expired or never started
-    assert state is not None
-    heard = turn.heard
-    convo = _conversation(services, call, clinic, state)
-    convo.log("caller", _caller_text(heard), _caller_meta(heard))
+    return call, clinic, state
 
-    reply = _safety(convo, heard)
-    if reply is None:
-        reply = _agent_reply(services, clinic, convo, heard)
+
+def _finish(
+    services: Services,
+    call: Call,
+    clinic: Clinic,
+    convo: Conversation,
+    state: dict[str, object],
+    reply: Reply,
+) -> TurnResult:
     reply = _count_misses(convo, reply)
     convo.log("agent", reply.say, _agent_meta(reply))
     return TurnResult(_record(services, clinic, call.call_sid, convo, state, reply), call, clinic)
@@ -252,6 +348,8 @@ def _agent_meta(reply: Reply) -> dict[str, object] | None:
         meta["reason"] = reply.reason
     if reply.outcome:
         meta["outcome"] = reply.outcome
+    if reply.interrupted:
+        meta["interrupted"] = True
     return meta or None
 
 
@@ -302,17 +400,40 @@ def _safety(convo: Conversation, heard: Heard) -> Reply | None:
     return None
 
 
-def _agent_reply(services: Services, clinic: Clinic, convo: Conversation, heard: Heard) -> Reply:
+def _agent_stream(
+    services: Services, clinic: Clinic, convo: Conversation, heard: Heard, whole: bool
+) -> Generator[str, None, Reply]:
+    """The clinic's agent, streamed (or its whole reply as one chunk): its chunks pass
+    through (until a barge-in), its Reply is returned. A failing or silent agent becomes a
+    spoken apology and a person."""
     metrics.AGENT_TURNS.labels(clinic.agent_kind).inc()
+    sent = False
     try:
-        reply = agent_for(services, clinic).respond(convo, heard)
+        agent = agent_for(services, clinic)
+        chunks = as_stream(agent.respond(convo, heard)) if whole else agent.stream(convo, heard)
+        try:
+            for item in chunks:
+                if isinstance(item, Reply):
+                    reply = item
+                    break
+                if item and not convo.cancelled():
+                    sent = True
+                    yield item
+            else:
+                raise RuntimeError("the agent's stream ended without a Reply")
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # a generator left early closes its model stream too
     except Exception as exc:  # an agent bug must not leave the caller in silence
         log.error(
             "agent failed; caller goes to a person",
             extra={"clinic": clinic.id, "error": type(exc).__name__},
         )
+        yield (" " if sent else "") + APOLOGY
         return Reply(APOLOGY, next="person", reason="agent-error")
-    if reply.next == "listen" and not reply.say.strip():
+    if reply.next == "listen" and not reply.say.strip() and not reply.interrupted:
+        yield APOLOGY
         return Reply(APOLOGY, next="person", reason="agent-empty-reply")
     return reply
 

@@ -115,6 +115,12 @@ def add_turns(pipe: redis.client.Pipeline, call_sid: str, lines: dict[str, Any])
     add(pipe, "turns", {"call_sid": call_sid, **lines})
 
 
+def spoken(call_sid: str, heard_text: str) -> dict[str, Any]:
+    """A "spoken" entry: the caller barged in, and of the call's last agent line heard only
+    `heard_text`. Applied in stream order, after the lines appended before it."""
+    return {"call_sid": call_sid, "text": heard_text.strip()}
+
+
 def appended(services: Services) -> None:
     """After a pipeline with journal entries ran: in inline mode (tests, single-process
     tools) apply them now, so the next read sees them; else the drainer will. Either way a
@@ -221,11 +227,12 @@ def _apply_one_by_one(conn: Connection, entries: list[tuple[str, dict[bytes, byt
 
 
 def _apply(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> None:
-    """Rows first, then notes and transcript lines in stream order: per call, the order the
-    webhooks appended them in (a note never lands before its row)."""
+    """Rows first, then notes, then transcript lines and barge-in corrections in stream
+    order: per call, the order the webhooks appended them in (a note never lands before its
+    row, a correction never before the line it corrects)."""
     rows: list[dict[str, Any]] = []
     notes: list[tuple[str, dict[str, Any]]] = []
-    turns: list[dict[str, Any]] = []
+    lines: list[tuple[str, dict[str, Any]]] = []  # ("turns" | "spoken", data), in order
     for entry_id, fields in entries:
         try:
             kind = fields[b"k"].decode()
@@ -235,12 +242,16 @@ def _apply(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> N
                 if b"n" in fields:  # the gate's fields, decided in Redis (open_if_allowed)
                     row.update(_note_fields(json.loads(fields[b"n"])))
                 if data.get("turns"):
-                    turns.append({"call_sid": row["call_sid"], **data["turns"]})
+                    lines.append(("turns", {"call_sid": row["call_sid"], **data["turns"]}))
                 rows.append(row)
             elif kind == "note":
                 notes.append((str(data["call_sid"]), _note_fields(data["fields"])))
             elif kind == "turns":
-                turns.append(_checked_turns(data))
+                lines.append(("turns", _checked_turns(data)))
+            elif kind == "spoken":
+                if not isinstance(data["call_sid"], str) or not isinstance(data["text"], str):
+                    raise TypeError("spoken")
+                lines.append(("spoken", data))
             else:
                 raise ValueError(kind)
         except (KeyError, TypeError, ValueError, UnicodeDecodeError):
@@ -252,8 +263,37 @@ def _apply(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> N
     for call_sid, values in notes:
         if values:
             conn.execute(table.update().where(table.c.call_sid == call_sid).values(**values))
-    if turns:
-        _apply_turns(conn, turns)
+    batch: list[dict[str, Any]] = []
+    for kind, data in lines:
+        if kind == "turns":
+            batch.append(data)
+            continue
+        if batch:
+            _apply_turns(conn, batch)
+            batch = []
+        _apply_spoken(conn, data)
+    if batch:
+        _apply_turns(conn, batch)
+
+
+def _apply_spoken(conn: Connection, data: dict[str, Any]) -> None:
+    """The call's last agent line keeps only what the caller heard of it."""
+    turns = CallTurn.__table__
+    sid = data["call_sid"]
+    last = conn.execute(
+        select(turns.c.seq, turns.c.meta)
+        .where(turns.c.call_sid == sid, turns.c.role == "agent")
+        .order_by(turns.c.seq.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return
+    meta = {**(last.meta or {}), "interrupted": True}
+    conn.execute(
+        turns.update()
+        .where(turns.c.call_sid == sid, turns.c.seq == last.seq)
+        .values(text=data["text"], meta=meta)
+    )
 
 
 def apply_now(services: Services, pipe_entries: list[tuple[str, dict[str, Any]]]) -> None:

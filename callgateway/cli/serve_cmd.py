@@ -1,4 +1,10 @@
-"""`callgateway serve`: gunicorn on the app factory, as the Procfile's web process."""
+"""`callgateway serve`: gunicorn on the app factory, as the Procfile's web process.
+
+The same shape as the Procfile's `web`: gthread workers with many threads. A turn with the
+`openai` agent waits most of a second on the model; a thread waiting on a socket costs
+a little memory and no CPU, so one worker serves as many such turns at once as it has
+threads (issue 17; `python -m bench.llm` measures it against sync workers).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from callgateway.cli.common import main, settings
 from callgateway.config import load_config
 from callgateway.config.settings import DEV_AUTH_TOKEN
 from callgateway.ops import gunicorn_conf
+
+THREADS = 128  # the Procfile's ${WEB_THREADS:-128}
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -33,7 +41,14 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-def serve(port: int, host: str, workers: int) -> None:
+@click.option(
+    "--threads",
+    default=lambda: int(os.environ.get("WEB_THREADS", THREADS)),
+    show_default=f"$WEB_THREADS or {THREADS}",
+    type=click.IntRange(1, 1024),
+    help="threads per worker: turns one worker serves at once",
+)
+def serve(port: int, host: str, workers: int, threads: int) -> None:
     """Serve the gateway (webhooks and console)."""
     if "PUBLIC_BASE_URL" not in os.environ:
         # Dev default follows the port, so signatures match what `callgateway call` signs.
@@ -48,7 +63,7 @@ def serve(port: int, host: str, workers: int) -> None:
             "bind": f"{host}:{port}",
             "workers": workers,
             "worker_class": "gthread",
-            "threads": 4,
+            "threads": threads,
             "accesslog": None,
             "preload_app": False,
             "graceful_timeout": 5,

@@ -22,7 +22,7 @@ from callgateway.db.models import Appointment, Call, CallTurn, WorkItem
 from callgateway.wiring import Services
 from tests.support.booking import MONDAY_9AM, Phone
 from tests.support.faults import ESCALATION_UK, app_for, assert_caller_is_served, dialled
-from tests.support.openai_api import openai_config, text, tool_call
+from tests.support.openai_api import openai_config, send, text, tool_call
 
 APOLOGY = "I'm sorry, I'm having trouble with our booking system right now."
 pytestmark = pytest.mark.usefixtures("twilio_api")
@@ -44,21 +44,15 @@ def api() -> Iterator[Api]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            state.requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            state.requests.append(body)
             step = state.script.pop(0) if state.script else (500, {"error": {"message": "x"}})
             if isinstance(step[0], float):
                 time.sleep(step[0])
                 step = step[1]
             status, payload = step
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass  # the client gave up (its deadline): that is the point
+            # A client that gave up (its deadline) is the point: `send` says so, no more.
+            send(self, status, payload, streamed=bool(body.get("stream")))
 
         def log_message(self, *args: Any) -> None:
             pass

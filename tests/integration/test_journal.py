@@ -13,7 +13,7 @@ import redis
 from sqlalchemy import select
 
 from callgateway.app import create_app
-from callgateway.calls import journal
+from callgateway.calls import engine, journal
 from callgateway.db.models import Call, CallTurn
 from callgateway.wiring import Services
 from tests.support.cli import cli_env, run_cli
@@ -250,3 +250,21 @@ def test_an_entry_the_database_refuses_is_skipped_and_the_rest_still_land(
         assert len(landed) == 2
         assert "journal entry refused by the database; skipped" in caplog.text
     assert journal.pending(svc) == 0
+
+
+def test_a_barge_in_corrects_its_own_turn_even_when_applied_with_the_next_one(
+    tw: TwilioSim, svc: Services
+) -> None:
+    call_sid = sid("CA")
+    tw.call(call_sid, to=CLINIC_EU)
+    say(tw, call_sid, "I'd like to book an appointment")
+    engine.interrupted(svc, call_sid, "When would")  # the caller heard two words of it
+    answer = say(tw, call_sid, "mumble")
+    assert journal.pending(svc) == 4  # row, turn, correction, turn: applied in one batch
+    journal.settle(svc)
+    agent = [text for _, role, text in lines(svc, call_sid) if role == "agent"]
+    assert agent[1] == "When would"
+    assert agent[2] != "When would" and agent[2] in answer  # the later line is untouched
+    with svc.db.session() as s:
+        metas = [t.meta for t in s.scalars(select(CallTurn).where(CallTurn.role == "agent"))]
+    assert sorted(str(m) for m in metas).count("{'interrupted': True}") == 1

@@ -25,7 +25,7 @@ from callgateway.config import Config
 from callgateway.db.models import Appointment, CallTurn
 from callgateway.wiring import Services
 from tests.support.booking import MONDAY_9AM, Phone, fixture_rest  # noqa: F401  (rest)
-from tests.support.openai_api import MODEL, openai_config, text, tool_call
+from tests.support.openai_api import MODEL, openai_config, send, text, tool_call
 from tests.support.settings import BASE_URL
 from tests.support.twilio import PATIENT, TwilioSim
 
@@ -57,12 +57,7 @@ def stub() -> Iterator[Stub]:
                 time.sleep(step)
                 step = text("too late")
             status, payload = step
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send(self, status, payload, streamed=bool(body.get("stream")))
 
         def log_message(self, *args: Any) -> None:
             pass
