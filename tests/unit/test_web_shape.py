@@ -14,7 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_procfile_web_process_is_gthread_with_the_threads_serve_uses() -> None:
     workers, shape = procfile_web(ROOT / "Procfile")
     assert workers == 2
-    assert shape == ["--worker-class", "gthread", "--threads", str(THREADS)]
+    assert shape == [
+        *("-c", "python:callgateway.ops.gunicorn_conf"),  # the metrics' multiprocess hooks
+        *("--worker-class", "gthread", "--threads", str(THREADS)),
+    ]
 
 
 def test_the_bench_reads_defaults_and_leaves_bind_and_app_out(tmp_path: Path) -> None:
