@@ -115,6 +115,12 @@ def add_turns(pipe: redis.client.Pipeline, call_sid: str, lines: dict[str, Any])
     add(pipe, "turns", {"call_sid": call_sid, **lines})
 
 
+def add_heard(pipe: redis.client.Pipeline, call_sid: str, said: str, heard: str) -> None:
+    """The caller interrupted the agent's last line `said`: the transcript keeps only
+    `heard`, what was spoken before the interruption (ConversationRelay's barge-in)."""
+    add(pipe, "heard", {"call_sid": call_sid, "said": said, "heard": heard})
+
+
 def appended(services: Services) -> None:
     """After a pipeline with journal entries ran: in inline mode (tests, single-process
     tools) apply them now, so the next read sees them; else the drainer will. Either way a
@@ -226,6 +232,9 @@ def _apply(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> N
     rows: list[dict[str, Any]] = []
     notes: list[tuple[str, dict[str, Any]]] = []
     turns: list[dict[str, Any]] = []
+    # (how many turn batches precede it, the entry): an interruption amends a line that an
+    # earlier batch wrote, and no line that a later one writes.
+    heard: list[tuple[int, dict[str, Any]]] = []
     for entry_id, fields in entries:
         try:
             kind = fields[b"k"].decode()
@@ -241,6 +250,10 @@ def _apply(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> N
                 notes.append((str(data["call_sid"]), _note_fields(data["fields"])))
             elif kind == "turns":
                 turns.append(_checked_turns(data))
+            elif kind == "heard":
+                if not all(isinstance(data[k], str) for k in ("call_sid", "said", "heard")):
+                    raise TypeError("heard")
+                heard.append((len(turns), data))
             else:
                 raise ValueError(kind)
         except (KeyError, TypeError, ValueError, UnicodeDecodeError):
@@ -252,8 +265,33 @@ def _apply(conn: Connection, entries: list[tuple[str, dict[bytes, bytes]]]) -> N
     for call_sid, values in notes:
         if values:
             conn.execute(table.update().where(table.c.call_sid == call_sid).values(**values))
-    if turns:
-        _apply_turns(conn, turns)
+    done = 0
+    for before, amend in heard:
+        if before > done:
+            _apply_turns(conn, turns[done:before])
+            done = before
+        _apply_heard(conn, amend)
+    if turns[done:]:
+        _apply_turns(conn, turns[done:])
+
+
+def _apply_heard(conn: Connection, data: dict[str, Any]) -> None:
+    """The newest agent line of the call that says `said` now says only what was heard."""
+    table = CallTurn.__table__
+    found = conn.execute(
+        select(table.c.id, table.c.meta)
+        .where(
+            table.c.call_sid == data["call_sid"],
+            table.c.role == "agent",
+            table.c.text == data["said"],
+        )
+        .order_by(table.c.seq.desc())
+        .limit(1)
+    ).first()
+    if found is None:
+        return
+    meta = {**(found.meta or {}), "interrupted": True}
+    conn.execute(table.update().where(table.c.id == found.id).values(text=data["heard"], meta=meta))
 
 
 def apply_now(services: Services, pipe_entries: list[tuple[str, dict[str, Any]]]) -> None:
