@@ -309,3 +309,17 @@ def test_a_goodbye_over_the_relay_hangs_up_at_the_action(
     caller.dial()
     body = caller.done({"next": "hangup", "reason": "goodbye"})
     assert [el.tag for el in ET.fromstring(body)] == ["Hangup"]
+
+
+def test_stop_texted_mid_session_ends_the_ai_at_the_next_prompt(
+    tw: TwilioSim, svc: Services, relay: RelayServer, rest: responses.RequestsMock
+) -> None:
+    caller = phone(tw, relay, to=CLINIC_EU)
+    caller.dial()
+    caller.connect()
+    assert caller.say("I'd like to book an appointment").end is None
+    assert tw.sms("STOP", from_=PATIENT, to=CLINIC_EU).status_code == 200
+    heard = caller.say("a consultation please")
+    assert heard.tokens == [] and heard.handoff == {"next": "person", "reason": "opted-out"}
+    assert not svc.redis.exists(f"call:{caller.call_sid}")
+    assert "<Dial" in caller.done(heard.handoff)
