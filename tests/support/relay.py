@@ -47,8 +47,10 @@ class RelayServer:
 
 
 @contextmanager
-def serving_relay(services: Services, threads: int = 8) -> Iterator[RelayServer]:
-    port = free_port()
+def serving_relay(
+    services: Services, threads: int = 8, port: int | None = None
+) -> Iterator[RelayServer]:
+    port = port or free_port()
     config = uvicorn.Config(
         create_relay_app(services, threads=threads),
         host="127.0.0.1",
