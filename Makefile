@@ -41,6 +41,7 @@ lint: venv
 
 bench: system-deps venv
 	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench.relay
 
 # Removes the venv, caches and local service state (var/ holds the dev database too).
 clean:
