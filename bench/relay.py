@@ -50,6 +50,7 @@ class Load:
     latencies: list[float] = field(default_factory=list)  # ms, prompt -> first token
     errors: int = 0
     ended: int = 0
+    cpu_seconds: float = 0.0  # the relay process's, over the measured window
 
 
 def _rss_kib(pid: int) -> int:
@@ -57,6 +58,12 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _config(workdir: Path) -> Path:
@@ -176,6 +183,10 @@ async def _drive(
         await asyncio.sleep(0.1)
     await asyncio.sleep(max(0.0, ramp + args.ramp + args.warmup / 2 - time.monotonic()))
     per_session = (_rss_kib(pid) - before) / max(1, len(calls))
+    await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
+    cpu_from = _cpu_seconds(pid)
+    await asyncio.sleep(max(0.0, until - time.monotonic()))
+    load.cpu_seconds = _cpu_seconds(pid) - cpu_from
     await asyncio.gather(*tasks)
     return load, per_session
 
@@ -265,6 +276,13 @@ def _report(args: Any, load: Load, per_session_kib: float) -> None:
         f"  mean {statistics.fmean(lat):.1f} ms over {len(lat)} prompts" if lat else "  no prompts"
     )
     print(f"  relay memory per open session: {per_session_kib:.0f} KiB")
+    if lat:
+        # Load-independent: what one prompt costs the relay, whoever else shares the cores.
+        cpu_ms = load.cpu_seconds * 1000 / len(lat)
+        print(
+            f"  relay CPU per prompt: {cpu_ms:.2f} ms "
+            f"(one core serves ~{1000 / cpu_ms:.0f} prompts/s at most)"
+        )
     print(f"  sessions that failed: {load.errors}, ended by the relay: {load.ended}")
 
 

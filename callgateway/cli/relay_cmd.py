@@ -22,7 +22,7 @@ MAX_MESSAGE_BYTES = 64 * 1024
     "--threads",
     default=None,
     type=click.IntRange(1, 512),
-    help="threads for blocking work (engine turns) [RELAY_THREADS or 32]",
+    help="threads for turns that wait on a model [RELAY_THREADS or 32]",
 )
 def relay(port: int, host: str, threads: int | None) -> None:
     """Serve Twilio's ConversationRelay WebSocket at /twilio/relay."""

@@ -32,7 +32,7 @@ from uvicorn.config import WS_PROTOCOLS
 from callgateway.calls import log as call_log
 from callgateway.config.settings import RELAY_PATH
 from callgateway.relay.handshake import is_signed, signed_url
-from callgateway.relay.session import Session
+from callgateway.relay.session import Blocking, Session
 from callgateway.wiring import bootstrap
 
 if TYPE_CHECKING:
@@ -44,22 +44,31 @@ log = logging.getLogger(__name__)
 # this uvicorn has it (the older one is deprecated).
 WS_PROTOCOL = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "websockets"
 
-# Threads for blocking work: a rules turn takes a millisecond or two, so a few threads serve
-# hundreds of turns a second; an LLM turn holds one for its round trip.
+# Two pools for blocking work. A rules turn (and the setup's claim, an amendment) is a
+# millisecond of CPU under the GIL: more threads add no throughput, only more contenders for
+# the GIL against the event loop, which then answers every other session later (measured in
+# bench/relay.py: p50 54 -> 13 ms at 2,000 sessions going from 32 threads to 4). A turn of a
+# clinic whose agent calls a model waits on the network for most of a second: those get
+# their own, larger pool (RELAY_THREADS), so a burst of them never queues the quick ones.
+QUICK_THREADS = 4
 DEFAULT_THREADS = 32
 
 
 def create_relay_app(services: Services | None = None, threads: int | None = None) -> Starlette:
     services = services or bootstrap()
     validator = RequestValidator(services.settings.twilio_auth_token)
-    pool = ThreadPoolExecutor(
+    quick = ThreadPoolExecutor(max_workers=QUICK_THREADS, thread_name_prefix="relay-quick")
+    waiting = ThreadPoolExecutor(
         max_workers=threads or int(os.environ.get("RELAY_THREADS", DEFAULT_THREADS)),
-        thread_name_prefix="relay-turn",
+        thread_name_prefix="relay-model",
     )
 
-    async def blocking(fn: Any, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, functools.partial(fn, *args))
+    def runner(pool: ThreadPoolExecutor) -> Blocking:
+        async def run(fn: Any, *args: Any) -> Any:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(pool, functools.partial(fn, *args))
+
+        return run
 
     async def relay(ws: WebSocket) -> None:
         url = signed_url(services.settings.relay_url, ws.scope.get("query_string", b""))
@@ -68,7 +77,7 @@ def create_relay_app(services: Services | None = None, threads: int | None = Non
             await ws.close(code=1008)  # before accept: the server answers HTTP 403
             return
         await ws.accept()
-        await Session(ws, services, blocking).run()
+        await Session(ws, services, runner(quick), runner(waiting)).run()
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -80,7 +89,8 @@ def create_relay_app(services: Services | None = None, threads: int | None = Non
         try:
             yield
         finally:
-            pool.shutdown(wait=True, cancel_futures=False)
+            for pool in (quick, waiting):
+                pool.shutdown(wait=True, cancel_futures=False)
 
     app = Starlette(
         routes=[WebSocketRoute(RELAY_PATH, relay), Route("/healthz", healthz)],

@@ -8,8 +8,9 @@ utterance is complete), `dtmf` (a key), `interrupt` (the caller spoke over the a
 action (`calls.relay.done`).
 
 Every turn goes through the engine (`engine.take_turn`: the gate, the safety checks, the
-agent, the transcript), run in the thread pool: nothing blocking runs on the event loop,
-so one slow turn never holds another session. A session's work is serial (a turn, or the
+agent, the transcript), run in a thread pool (a small one for quick turns, a larger one for
+turns that wait on a model): nothing blocking runs on the event loop, so one slow turn
+never holds another session. A session's work is serial (a turn, or the
 amendment an interruption makes, starts when the one before it is done) while its socket
 keeps reading, so an interruption stops the reply at once.
 """
@@ -59,11 +60,15 @@ class _Reply:
 
 
 class Session:
-    def __init__(self, ws: WebSocket, services: Services, blocking: Blocking) -> None:
+    def __init__(
+        self, ws: WebSocket, services: Services, blocking: Blocking, waiting: Blocking
+    ) -> None:
         self.ws = ws
         self.services = services
-        self.blocking = blocking
+        self.blocking = blocking  # quick work: a rules turn, the claim, an amendment
+        self.waiting = waiting  # a turn that waits on a model
         self.call_sid = ""
+        self.turn_runner = blocking
         self.cli = ""
         self.called = ""
         self.turns = 0
@@ -148,6 +153,9 @@ class Session:
             self.called = parse_e164(str(message.get("to") or ""))
         except InvalidNumber:
             self.called = ""
+        clinic = self.services.directory.by_number(self.called) if self.called else None
+        if clinic is None or clinic.agent_kind != "rules":
+            self.turn_runner = self.waiting
         log.info("relay session open", extra={"call_sid": call_sid})
         return True
 
@@ -207,7 +215,7 @@ class Session:
         reply = self.reply = _Reply()
         turn = engine.Turn(self.call_sid, heard, cli=self.cli, called=self.called)
         try:
-            result = await self.blocking(engine.take_turn, self.services, turn)
+            result = await self.turn_runner(engine.take_turn, self.services, turn)
         except Exception as exc:  # the engine answers everything a caller does; not this
             log.error(
                 "relay turn failed; caller goes to a person",
