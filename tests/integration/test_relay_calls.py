@@ -323,3 +323,26 @@ def test_stop_texted_mid_session_ends_the_ai_at_the_next_prompt(
     assert heard.tokens == [] and heard.handoff == {"next": "person", "reason": "opted-out"}
     assert not svc.redis.exists(f"call:{caller.call_sid}")
     assert "<Dial" in caller.done(heard.handoff)
+
+
+def test_garbage_on_the_socket_is_ignored_and_the_session_goes_on(
+    tw: TwilioSim, svc: Services, relay: RelayServer
+) -> None:
+    caller = phone(tw, relay, to=CLINIC_EU)
+    caller.dial()
+    caller.connect()
+    assert caller.ws is not None
+    for junk in ("not json", "[1, 2]", '{"type": "telepathy"}', '{"type": "dtmf", "digit": "12"}'):
+        caller.ws.send(junk)
+    caller.send({"type": "prompt", "voicePrompt": "I'd like to", "last": False})  # partial
+    caller.send({"type": "error", "description": "Invalid message received: text"})
+    heard = caller.say("x" * 5000 + " I'd like to book an appointment")
+    assert heard.end is None and heard.tokens  # one reply, to the one final prompt
+    with svc.db.session() as s:
+        said = s.scalars(
+            select(CallTurn.text).where(
+                CallTurn.call_sid == caller.call_sid, CallTurn.role == "caller"
+            )
+        ).all()
+    assert len(said) == 1 and len(said[0]) <= 1000  # bounded, as on the Gather path
+    caller.close()

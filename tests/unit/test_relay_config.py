@@ -108,3 +108,24 @@ def test_a_reply_is_sent_a_sentence_at_a_time_and_nothing_is_lost(
 ) -> None:
     assert sentences(text) == tokens
     assert "".join(sentences(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        ('{"next": "person", "reason": "dtmf-0"}', ("person", "dtmf-0")),
+        ('{"next": "hangup", "reason": "goodbye"}', ("hangup", "goodbye")),
+        ('{"next": "person", "reason": "<script>"}', ("person", "agent")),  # not ours: generic
+        ('{"next": "listen"}', None),
+        ('{"next": "person"', None),
+        ("[]", None),
+        ("", None),
+    ],
+)
+def test_the_relay_action_reads_only_the_handoff_our_relay_sends(
+    raw: str, decoded: tuple[str, str] | None
+) -> None:
+    from callgateway.calls.relay import Handoff
+
+    found = Handoff.decode(raw)
+    assert (found.next, found.reason) == decoded if decoded else found is None
