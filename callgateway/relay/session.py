@@ -101,6 +101,7 @@ class Session:
                     await self._work
             if self._closer is not None:
                 self._closer.cancel()
+            await self._close()  # no setup in time, or Twilio went first: ours is a no-op
             log.info(
                 "relay session closed",
                 extra={"call_sid": self.call_sid or None, "turns": self.turns},

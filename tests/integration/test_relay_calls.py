@@ -346,3 +346,15 @@ def test_garbage_on_the_socket_is_ignored_and_the_session_goes_on(
         ).all()
     assert len(said) == 1 and len(said[0]) <= 1000  # bounded, as on the Gather path
     caller.close()
+
+
+def test_a_signed_socket_that_never_sends_setup_is_closed(
+    svc: Services, relay: RelayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callgateway.relay import session
+
+    monkeypatch.setattr(session, "SETUP_SECONDS", 0.5)
+    ws = open_socket(relay)
+    with pytest.raises(ConnectionClosed):
+        ws.recv(timeout=10)  # closed by the relay, nothing sent
+    assert not svc.redis.keys("relay:*")
