@@ -23,7 +23,8 @@ $(INSTALLED): pyproject.toml | system-deps
 	touch $@
 
 # Starts (or reuses) Redis and the local S3 endpoint, migrates, creates the buckets, runs
-# an RQ worker and serves on http://127.0.0.1:8000. Ctrl-C stops what it started.
+# an RQ worker and the ConversationRelay process (ws://127.0.0.1:8001) and serves on
+# http://127.0.0.1:8000. Ctrl-C stops what it started.
 dev: system-deps venv
 	$(VENV)/bin/python -m devtools.services run -- $(VENV)/bin/callgateway serve --port 8000
 
@@ -41,6 +42,7 @@ lint: venv
 bench: system-deps venv
 	$(VENV)/bin/python -m bench
 	$(VENV)/bin/python -m bench.llm
+	$(VENV)/bin/python -m bench.relay
 
 # Removes the venv, caches and local service state (var/ holds the dev database too).
 clean:

@@ -196,14 +196,18 @@ def base_env(services: dict[str, str], token: str, app_port: int, config: Path) 
 
 
 def bench_clinic(config_path: Path) -> Clinic:
-    """The first clinic that does not record, its rules agent answering (any clinic if
-    none fits)."""
+    """The first clinic that does not record, its rules agent answering over <Gather> (any
+    clinic if none fits)."""
     from callgateway.config import load_config
 
     clinics = load_config(config_path).clinics
     if not clinics:
         raise BenchError(f"{config_path}: no clinics to call")
-    fits = [c for c in clinics if not c.recording.enabled and c.agent_kind == "rules"]
+    fits = [
+        c
+        for c in clinics
+        if not c.recording.enabled and c.agent_kind == "rules" and not c.uses_relay
+    ]
     return (fits or clinics)[0]
 
 

@@ -114,3 +114,15 @@ class VoicemailDone:
     call_sid: str
     recording_sid: str | None
     seconds: int | None
+
+
+# -- Voice: the end of a ConversationRelay session (the <Connect> action) ------------------
+
+
+@dataclass(frozen=True)
+class RelayDone:
+    call_sid: str
+    call_status: str  # Twilio's CallStatus: in-progress while the caller is still there
+    session_status: str  # Twilio's SessionStatus (ended, completed, failed, ...)
+    handoff_data: str  # what our `end` message carried, as Twilio posts it back; "" none
+    error_code: str  # Twilio's ErrorCode when the session broke; "" none

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 DEV_REDIS_PORT = 6379
 DEV_MOTO_PORT = 5055
 DEV_TWILIO_PORT = 5056
+DEV_RELAY_PORT = 8001
 DEV_DIR = Path("var/dev")
 DEFAULT_CONFIG = "config/example.yaml"
 POSTGRES_DB = "callgateway"
@@ -556,8 +557,26 @@ def _write_dev_env(env: dict[str, str]) -> None:
     DEV_ENV_FILE.chmod(0o600)
 
 
+def _start_relay(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The ConversationRelay process (`callgateway relay`) for clinics with `relay:`.
+
+    Unless PUBLIC_BASE_URL or RELAY_PUBLIC_URL say where Twilio reaches it, the web process
+    and the relay agree on its loopback URL (env is shared with the command run after this).
+    """
+    port = DEV_RELAY_PORT if not port_in_use(DEV_RELAY_PORT) else free_port()
+    if not env.get("RELAY_PUBLIC_URL") and not env.get("PUBLIC_BASE_URL"):
+        env["RELAY_PUBLIC_URL"] = f"ws://127.0.0.1:{port}"
+    log_path = DEV_DIR / "relay.log"
+    argv = [_venv_tool("callgateway"), "relay", "--port", str(port)]
+    with log_path.open("ab") as log:
+        child = _spawn(argv, log, env=env)
+    print(f"relay: ConversationRelay on ws://127.0.0.1:{port} (pid {child.pid}, log {log_path})")
+    return child
+
+
 def run(cmd: Sequence[str]) -> int:
-    """Start (or reuse) Redis and S3, migrate, create buckets, run a worker and `cmd`.
+    """Start (or reuse) Redis and S3, migrate, create buckets, run a worker, the relay and
+    `cmd`.
 
     Whatever this started is stopped when `cmd` exits or on SIGINT/SIGTERM; nothing else is.
     """
@@ -591,6 +610,7 @@ def run(cmd: Sequence[str]) -> int:
             sweeper = [_venv_tool("callgateway"), "outbox", "drain", "--watch", "30"]
             children.append(_spawn(sweeper, log, env=env))
             print(f"outbox: sweeper running (pid {children[-1].pid})", flush=True)
+        children.append(_start_relay(env))
         # Foreground, same process group: the terminal's Ctrl-C reaches it directly.
         command = subprocess.Popen(list(cmd), env=env)
         children.append(command)

@@ -1,5 +1,9 @@
 """The path of a call: greeting -> recording announcement -> consent gate -> agent or person.
 
+The agent is reached through the clinic's channel: `<Gather>` (calls/gather.py) or, for a
+clinic with `relay:`, Twilio's ConversationRelay (calls/relay.py), opened only once the
+gate has allowed the AI and the conversation's live state is written.
+
 Each function takes the wired Services and a typed event, writes what must outlive the call,
 and returns TwiML. No Flask in here: the webhooks translate.
 
@@ -22,7 +26,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callgateway import metrics
 from callgateway.agent.rules import OPENING
-from callgateway.calls import escalation, gather, journal
+from callgateway.calls import escalation, gather, journal, relay
 from callgateway.calls import log as call_log
 from callgateway.calls import state as live_state
 from callgateway.calls.twiml import apology_and_hangup, say
@@ -74,12 +78,12 @@ def incoming_call(services: Services, event: IncomingCall) -> str:
     opened = open_if_allowed(services, clinic, row)
     decision = opened.decision
     if decision is not None and decision.allowed:
-        return gather.opening(services, clinic)
+        return _opening(services, clinic)
     if decision is None:  # the long way: a cache miss, a withheld number, Redis trouble
         decision = services.gate.may(clinic.id, event.cli, "ai_handling", missed=opened.missed)
         row.update(_gate_fields(decision))
         if decision.allowed and begin(services, clinic, row=row):
-            return gather.opening(services, clinic)
+            return _opening(services, clinic)
     with services.db.session() as session:
         call = call_log.start_call(session, services.config, start, **_gate_fields(decision))
     _answer(services, call, clinic, resp, decision, opened=False)
@@ -118,6 +122,13 @@ def after_announcement(services: Services, call_sid: str) -> str:
     return str(resp)
 
 
+def _opening(services: Services, clinic: Clinic) -> str:
+    """The first answer of an AI call that records nothing: the clinic's channel."""
+    if clinic.uses_relay:
+        return relay.opening(services, clinic)
+    return gather.opening(services, clinic)
+
+
 def _gate_fields(decision: Decision) -> dict[str, object]:
     return {
         "gate_decision": "allow" if decision.allowed else "deny",
@@ -135,6 +146,9 @@ def _answer(
 ) -> None:
     """After the commit: the agent's first question, or a person. An opted-out caller (or an
     unreadable ledger, or no live state) never reaches the AI."""
+    if opened and clinic.uses_relay:
+        relay.connect(services, clinic, resp)  # the agent's question is the relay's greeting
+        return
     if opened:
         gather.open_with_question(services, clinic, resp)
         return

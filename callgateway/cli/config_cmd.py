@@ -25,4 +25,5 @@ def check(path: str | None) -> None:
             f"{clinic.id}: {clinic.name} | region {clinic.region} | "
             f"{len(clinic.numbers)} number(s) | agent {agent} | "
             f"recording {'on' if clinic.recording.enabled else 'off'}"
+            + (" | relay (ConversationRelay)" if clinic.uses_relay else "")
         )

@@ -4,10 +4,19 @@ It signs every webhook the way Twilio does, follows the TwiML it gets back (Say,
 Gather, Record, Dial, Redirect, Hangup), prints what the caller would hear, reads what the
 caller says from an input function (one line per turn), and sends the status callback at
 hang-up. Used by `callgateway call` and by the end-to-end tests.
+
+When the TwiML opens ConversationRelay (`<Connect><ConversationRelay url>`), it plays
+Twilio's side of the WebSocket: a signed handshake, `setup`, one `prompt` per line, digits
+as `dtmf`, the agent's `text` tokens printed as they arrive, and after `end` the
+`<Connect action>` (with the `handoffData`). A line starting with `!` interrupts: the agent
+was heard up to the end of its reply's first sentence, and the rest of the line (if any) is
+what the caller says over it.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
 import re
 import secrets
 import struct
@@ -20,6 +29,9 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from twilio.request_validator import RequestValidator
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
 
 from callgateway.phone import mask
 
@@ -145,7 +157,119 @@ class Call:
                 return None
             elif verb.tag == "Start":
                 self.write("[recording started]")
+            elif verb.tag == "Connect" and verb.find("ConversationRelay") is not None:
+                return self._relay(verb)
         return None
+
+    # ConversationRelay: Twilio's side of the WebSocket ---------------------------------
+    def _relay(self, connect: ET.Element) -> str | None:
+        relay = connect.find("ConversationRelay")
+        assert relay is not None
+        url = relay.get("url", "")
+        signature = RequestValidator(self.hook.auth_token).compute_signature(url, {})
+        try:
+            ws = ws_connect(
+                url,
+                additional_headers={"X-Twilio-Signature": signature},
+                open_timeout=self.hook.timeout,
+                **_DIRECT,
+            )
+        except InvalidStatus as exc:
+            raise PhoneError(
+                f"the relay answered {exc.response.status_code} to the handshake at {url}"
+            ) from None
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            raise PhoneError(f"cannot reach the relay at {url}: {type(exc).__name__}") from None
+        with ws:
+            ended = self._relay_session(ws, relay)
+        if ended is _HUNG_UP:
+            return None
+        action = connect.get("action")
+        if not action:
+            return None
+        extra = {"SessionId": new_sid("VX"), "SessionStatus": "ended"}
+        if ended is None:  # the socket dropped without an `end`
+            extra.update(SessionStatus="failed", ErrorCode="64105")
+        elif isinstance(ended, dict) and ended.get("handoffData"):
+            extra["HandoffData"] = str(ended["handoffData"])
+        return self.hook.post(action, self._params(**extra)).text
+
+    def _relay_session(self, ws: ClientConnection, relay: ET.Element) -> object:
+        """The session until the relay's `end` (returned), the caller's hang-up (_HUNG_UP)
+        or the socket closing (None)."""
+        ws.send(json.dumps(self._setup()))
+        reply: list[str] = []
+        greeting = relay.get("welcomeGreeting")
+        if greeting:
+            self._hear(greeting)
+            reply = [greeting]
+        try:
+            ended = self._relay_reply(ws, [], wait=0.3)  # a refusal comes at once
+            while ended is _LISTENING:
+                line = self._next_line()
+                if line is None:
+                    return _HUNG_UP
+                line = line.strip()
+                if line.startswith("!"):
+                    heard = reply[0].strip() if reply else ""
+                    ws.send(json.dumps(_interrupt(heard)))
+                    self.write(f"[you speak over the agent; it was heard up to: {heard}]")
+                    line = line[1:].strip()
+                    if not line:
+                        continue
+                reply = []
+                if _DIGITS.match(line):
+                    for digit in line:
+                        ws.send(json.dumps({"type": "dtmf", "digit": digit}))
+                        ended = self._relay_reply(ws, reply)
+                        if ended is not _LISTENING:
+                            break
+                    continue
+                prompt = {"type": "prompt", "voicePrompt": line, "lang": "en-GB", "last": True}
+                ws.send(json.dumps(prompt))
+                ended = self._relay_reply(ws, reply)
+            return ended
+        except ConnectionClosed:
+            return None
+
+    def _relay_reply(
+        self, ws: ClientConnection, tokens: list[str], wait: float | None = None
+    ) -> object:
+        """Print the reply's tokens as they arrive, until its last one (then _LISTENING)
+        or `end` (returned). `wait`: how long to wait for a first message."""
+        timeout = wait if wait is not None else self.hook.timeout
+        while True:
+            try:
+                message = json.loads(ws.recv(timeout=timeout))
+            except TimeoutError:
+                return _LISTENING
+            if message.get("type") == "end":
+                return message
+            if message.get("type") == "text":
+                token = str(message.get("token") or "")
+                tokens.append(token)
+                self._hear(token.strip())
+                if message.get("last"):
+                    timeout = 0.3  # an `end` may follow the reply's last words
+            elif message.get("type") == "play":
+                self.write(f"[audio {message.get('source', '')}]")
+
+    def _setup(self) -> dict[str, object]:
+        return {
+            "type": "setup",
+            "sessionId": new_sid("VX"),
+            "accountSid": self.account_sid,
+            "parentCallSid": "",
+            "callSid": self.call_sid,
+            "from": self.from_,
+            "to": self.to,
+            "forwardedFrom": self.to,
+            "callType": "PSTN",
+            "callerName": "",
+            "direction": "inbound",
+            "callStatus": "IN-PROGRESS",
+            "customParameters": {},
+        }
 
     def _next_line(self) -> str | None:
         if self._carried is not None:
@@ -273,6 +397,21 @@ class Call:
 
 
 _CONTINUE = object()
+_LISTENING = object()  # the relay's reply is over; the caller's turn
+_HUNG_UP = object()
+# websockets 17 wants `with connect(...)` unless told the connection is used directly.
+_DIRECT = {"legacy": True} if "legacy" in inspect.signature(ws_connect).parameters else {}
+
+
+def _interrupt(heard: str) -> dict[str, object]:
+    # Twilio's estimate of how long the agent spoke; ~15 characters a second of speech.
+    return {
+        "type": "interrupt",
+        "utteranceUntilInterrupt": heard,
+        "durationUntilInterruptMs": len(heard) * 66,
+    }
+
+
 DEV_TWILIO_URL_FILE = Path("var/dev/devtwilio.url")  # written by `make dev`
 
 

@@ -229,6 +229,51 @@ class Emergency(Strict):
     number: str | None = None
 
 
+# ConversationRelay's providers as Twilio spells them; the config may use any case.
+RELAY_TTS_PROVIDERS = ("Google", "Amazon", "ElevenLabs")
+RELAY_TRANSCRIPTION_PROVIDERS = ("Google", "Deepgram")
+LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # BCP 47, as Twilio takes them
+
+
+def _language(value: str) -> str:
+    if not LANGUAGE_TAG.match(value):
+        raise ValueError(f"not a language tag like en-GB: {value!r}")
+    return value
+
+
+def _one_of(choices: tuple[str, ...]) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = next((c for c in choices if c.lower() == value.strip().lower()), None)
+        if found is None:
+            raise ValueError(f"unknown provider {value!r} (use {', '.join(choices)})")
+        return found
+
+    return AfterValidator(check)
+
+
+def _interruptible(value: Any) -> Any:
+    # YAML reads `true`/`false` as booleans; Twilio's own aliases, but say which words we take.
+    if value not in ("any", "speech", "dtmf", "none"):
+        raise ValueError(f"expected any, speech, dtmf or none, got {value!r}")
+    return value
+
+
+class Relay(Strict):
+    """Twilio ConversationRelay for this clinic's callers (contract §8): Twilio recognises
+    speech and speaks our streamed text over a WebSocket, and the caller may interrupt."""
+
+    enabled: bool = True  # the key's presence opts in; `enabled: false` opts out again
+    interruptible: Annotated[
+        Literal["any", "speech", "dtmf", "none"], BeforeValidator(_interruptible)
+    ] = "any"
+    tts_provider: Annotated[str | None, _one_of(RELAY_TTS_PROVIDERS)] = None
+    voice: str | None = Field(None, min_length=1, max_length=200)
+    transcription_provider: Annotated[str | None, _one_of(RELAY_TRANSCRIPTION_PROVIDERS)] = None
+    languages: list[Annotated[str, AfterValidator(_language)]] = Field(default_factory=list)
+
+
 class Clinic(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
@@ -251,6 +296,7 @@ class Clinic(Strict):
     summary_email: SummaryEmail | None = None
     emergency: Emergency = Emergency()
     voicemail_max_seconds: int = Field(120, ge=10, le=600)
+    relay: Relay | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -284,6 +330,11 @@ class Clinic(Strict):
                 f"{self.default_appointment_type!r}"
             )
         return self
+
+    @property
+    def uses_relay(self) -> bool:
+        """Callers talk to the agent over ConversationRelay rather than <Gather>."""
+        return self.relay is not None and self.relay.enabled
 
     @property
     def agent_kind(self) -> str:

@@ -48,6 +48,10 @@ class Settings:
     twilio_auth_token_secondary: str | None = field(default=None, repr=False)
     twilio_api_base: str = "https://api.twilio.com"
     public_base_url: str = "http://127.0.0.1:8000"
+    # Where Twilio opens the ConversationRelay WebSocket (the relay process): ws:// or wss://
+    # scheme, host and any prefix, without /twilio/relay. Empty: PUBLIC_BASE_URL's, with
+    # https becoming wss (http becoming ws).
+    relay_public_url: str = ""
     aws_endpoint_url: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
@@ -65,6 +69,11 @@ class Settings:
     # set: /metrics answers 404. Dev and test default to loopback.
     metrics_allow_cidrs: tuple[str, ...] = ()
     metrics_token: str | None = field(default=None, repr=False)
+
+    @property
+    def relay_url(self) -> str:
+        """The full WebSocket URL of the relay, as the TwiML names it and Twilio signs it."""
+        return (self.relay_public_url or relay_base(self.public_base_url)) + RELAY_PATH
 
     @property
     def is_dev(self) -> bool:
@@ -89,6 +98,7 @@ class Settings:
             twilio_auth_token_secondary=env.get("TWILIO_AUTH_TOKEN_SECONDARY") or None,
             twilio_api_base=env.get("TWILIO_API_BASE", cls.twilio_api_base).rstrip("/"),
             public_base_url=base,
+            relay_public_url=_relay_public_url(env.get("RELAY_PUBLIC_URL", "")),
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
@@ -126,6 +136,27 @@ class Settings:
         if secondary and secondary != self.twilio_auth_token:
             return (self.twilio_auth_token, secondary)
         return (self.twilio_auth_token,)
+
+
+RELAY_PATH = "/twilio/relay"
+
+
+def relay_base(public_base_url: str) -> str:
+    """PUBLIC_BASE_URL as a WebSocket base: https -> wss, http -> ws."""
+    scheme, sep, rest = public_base_url.partition("://")
+    return {"https": "wss", "http": "ws"}.get(scheme, scheme) + sep + rest
+
+
+def _relay_public_url(raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    if not url:
+        return ""
+    if url.startswith(("http://", "https://")):
+        url = relay_base(url)
+    if not url.startswith(("ws://", "wss://")) or not url.split("://", 1)[1]:
+        raise SettingsError("RELAY_PUBLIC_URL: must start with wss:// (or ws:// in dev)")
+    # The full URL of the socket is accepted too: the path is ours to add.
+    return url.removesuffix(RELAY_PATH)
 
 
 # Messages below never echo the URL: it may hold a password.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -238,3 +240,45 @@ def test_run_stops_cmd_and_worker_on_sigterm(
     assert time.monotonic() - started < 25
     assert not Path(f"/proc/{worker_pid}").exists()
     assert _redis(redis_server).ping()  # not ours to stop
+
+
+def test_run_serves_the_conversation_relay_beside_the_gateway_and_stops_it(
+    tmp_path: Path, redis_server: Service, s3_server: Service
+) -> None:
+    env = _driver_env(tmp_path, redis_server.url, s3_server.url)
+    env.pop("PUBLIC_BASE_URL", None)
+    env.pop("RELAY_PUBLIC_URL", None)
+    show = (
+        "import os, time; print('CMD', os.environ['RELAY_PUBLIC_URL'], flush=True); time.sleep(60)"
+    )
+    driver = subprocess.Popen(
+        _driver(sys.executable, "-c", show),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert driver.stdout is not None
+    relay = None
+    for line in driver.stdout:
+        relay = relay or re.search(
+            r"relay: ConversationRelay on ws://127.0.0.1:(\d+) \(pid (\d+)", line
+        )
+        if line.startswith("CMD"):
+            # The command (the web process in `make dev`) names the relay's own address.
+            assert relay is not None and line.split()[1] == f"ws://127.0.0.1:{relay.group(1)}"
+            break
+    assert relay is not None
+    port, pid = int(relay.group(1)), int(relay.group(2))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                assert json.load(r) == {"status": "ok"}
+                break
+        except OSError:
+            assert time.monotonic() < deadline, "the relay did not answer"
+            time.sleep(0.2)
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(timeout=30) == 128 + signal.SIGTERM
+    assert not Path(f"/proc/{pid}").exists()
