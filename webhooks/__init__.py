@@ -1,6 +1,15 @@
 """Flask blueprints for Twilio: signature check, form -> typed event, one service, TwiML."""
 
-from webhooks import dial, outbound, recordings, sms, turn, unavailable, voice  # noqa: F401
+from webhooks import (  # noqa: F401
+    console_callback,
+    dial,
+    outbound,
+    recordings,
+    sms,
+    turn,
+    unavailable,
+    voice,
+)
 from webhooks.blueprint import bp
 
 # Each route module above adds its views to `bp` when imported.
