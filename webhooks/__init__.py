@@ -1,6 +1,7 @@
 """Flask blueprints for Twilio: signature check, form -> typed event, one service, TwiML."""
 
 from webhooks import (  # noqa: F401
+    console_callback,
     dial,
     outbound,
     recordings,

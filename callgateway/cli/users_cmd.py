@@ -12,8 +12,9 @@ from typing import TypeVar
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from callgateway.cli.common import actor, fail, main, services
+from callgateway.cli.common import actor, e164, fail, main, services
 from callgateway.console import accounts, users
+from callgateway.phone import mask
 
 T = TypeVar("T")
 
@@ -155,3 +156,14 @@ def set_role(email: str, role: str, clinics: tuple[str, ...], all_clinics: bool)
     a = change.account
     verb = "set" if change.changed else "unchanged:"
     click.echo(f"{verb} {a.email} to {a.role} ({a.scope}){_sessions(change)}")
+
+
+@users_group.command("set-phone")
+@email_option
+@click.option("--phone", required=True, help="E.164, or '' to remove")
+def set_phone(email: str, phone: str) -> None:
+    """The user's own phone: the console rings it first when they call a patient back."""
+    number = e164(phone, option="--phone") if phone else None
+    change = _run(lambda: accounts.set_phone(services(), email, number, actor("users set-phone")))
+    shown = mask(number) if number else "none"
+    click.echo(f"phone for {change.account.email}: {shown}")

@@ -35,6 +35,7 @@ class Account:
     clinics: list[str]
     active: bool
     scope: str
+    phone: str | None = None
 
     @classmethod
     def of(cls, user: StaffUser) -> Account:
@@ -45,6 +46,7 @@ class Account:
             list(user.clinics or []),
             bool(user.active),
             users.scope_label(user),
+            user.phone,
         )
 
 
@@ -111,6 +113,17 @@ def set_role(svc: Services, email: str, role: str, clinics: list[str] | None, ac
             )
         account = Account.of(user)
     return Change(account, changed, _end_sessions(svc, account.id) if changed else 0)
+
+
+def set_phone(svc: Services, email: str, phone: str | None, actor: str) -> Change:
+    with svc.db.session() as db:
+        user = users.find(db, email)
+        changed = user.phone != (phone or None)
+        users.set_phone(user, phone)
+        if changed:
+            _audit(svc, db, actor, "user.set-phone", user)
+        account = Account.of(user)
+    return Change(account, changed, 0)
 
 
 def _audit(

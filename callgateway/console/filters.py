@@ -21,6 +21,11 @@ OUTCOMES = {
     "unknown-number": "Unknown number",
     "closed-message": "Closed message",
     "completed": "Completed",
+    "callback-reached": "Called back: spoke to the patient",
+    "callback-no-answer": "Called back: no answer",
+    "callback-busy": "Called back: line busy",
+    "callback-failed": "Called back: the call failed",
+    "callback-staff-missed": "Call back not started: staff phone not answered",
 }
 HANDLERS = {"ai": "AI", "human": "Person", "voicemail": "Voicemail", "none": "Nobody"}
 KINDS = {"escalation": "Wants a person", "callback": "Callback request", "voicemail": "Voicemail"}

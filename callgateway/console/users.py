@@ -171,3 +171,8 @@ def set_role(user: StaffUser, role: str, clinics: list[str] | None, known: set[s
     scope = list(clinics) if clinics is not None else list(user.clinics or [])
     checked = check_account(user.email, role, scope, known)
     user.role, user.clinics = checked.role, checked.clinics
+
+
+def set_phone(user: StaffUser, phone: str | None) -> None:
+    """The number the console rings first when this user calls a patient back."""
+    user.phone = phone or None

@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from callgateway.console import accounts, users
 from callgateway.console.access import me, require_admin, services
 from callgateway.console.blueprint import bp
+from callgateway.phone import InvalidNumber, country_of, parse_typed
 
 
 @bp.get("/users")
@@ -98,4 +99,22 @@ def user_role(user_id: int) -> Response:
         return _back()
     a = change.account
     flash(f"{a.email} is now {a.role} ({a.scope}).", "info")
+    return _back()
+
+
+@bp.post("/users/<int:user_id>/phone")
+@login_required
+def user_phone(user_id: int) -> Response:
+    account = _account(user_id)
+    typed = (request.form.get("phone") or "").strip()
+    clinics = [c for c in services().directory.all() if c.id in account.clinics] or list(
+        services().directory.all()
+    )
+    try:
+        number = parse_typed(typed, country_of(clinics[0].numbers[0])) if typed else None
+    except InvalidNumber:
+        flash("Not changed: that is not a phone number we can read.", "error")
+        return _back()
+    accounts.set_phone(services(), account.email, number, me().actor)
+    flash(f"Phone for {account.email} {'saved' if number else 'removed'}.", "info")
     return _back()

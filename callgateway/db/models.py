@@ -249,6 +249,9 @@ class WorkItem(Retained, Base):
     recording_sid: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # What came of it, as staff or a callback bridge recorded it (reached, no-answer...).
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class StaffUser(Base):
@@ -261,6 +264,26 @@ class StaffUser(Base):
     clinics: Mapped[list[str]] = mapped_column(JSON, default=list)  # ["*"] for all
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    phone: Mapped[str | None] = mapped_column(String(32))  # rung first when they call back
+
+
+class StaffCallback(Retained, Base):
+    """Staff calling a patient back from the console: Twilio rings the staff member's own
+    phone (`call_sid`), then bridges them to the caller of `call_id` from the clinic's
+    number. No number is kept here: the patient's is read from the call when dialled."""
+
+    __tablename__ = "staff_callbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(String(64), index=True)
+    call_id: Mapped[int] = mapped_column(Integer, index=True)
+    work_item_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(24))  # calling-staff | bridging | done
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(Retained, Base):

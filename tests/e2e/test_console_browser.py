@@ -36,7 +36,7 @@ from tests.support.console_browser import (  # noqa: F401  (fixtures)
     open_browser,
     playwright_driver,
 )
-from tests.support.twilio import CLINIC_UK, PATIENT
+from tests.support.twilio import ACCOUNT_SID, CLINIC_UK, PATIENT, sign
 
 pytestmark = pytest.mark.browser
 
@@ -423,3 +423,51 @@ def test_front_desk_answers_a_text_and_is_told_why_not_for_a_number_that_texted_
     expect(page.locator(".flash")).to_contain_text("Not sent: this number has opted out")
     log = requests.get(cg.gw.env["TWILIO_API_BASE"] + "/_dev/log", timeout=5).json()
     assert len([e for e in log if e["path"].endswith("/Messages.json")]) == sent_before
+
+
+def test_front_desk_calls_a_patient_back_from_the_call_page(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    left_voicemail: tuple[Recording, str],
+    open_browser: Callable[..., Any],  # noqa: F811
+    artifacts: Path,  # noqa: F811
+) -> None:
+    cg = console_gateway
+    recording, _ = left_voicemail
+    desk_phone = "+447700900901"
+    added = cg.gw.cli("users", "set-phone", "--email", RIVERSIDE_STAFF, "--phone", desk_phone)
+    assert added.returncode == 0, added.stderr
+    page = open_browser()
+    sign_in(page, cg, RIVERSIDE_STAFF, "/queue")
+    page.goto(cg.console + f"/calls/sid/{recording.call_sid}")
+    page.get_by_role("button", name="Call the patient").click()
+    expect(page.locator(".flash")).to_contain_text("Calling your phone now")
+    # Twilio (the dev fake) was asked to ring the desk phone from the clinic's number.
+    log = requests.get(cg.gw.env["TWILIO_API_BASE"] + "/_dev/log", timeout=5).json()
+    placed = [e for e in log if e["path"].endswith("/Calls.json")][-1]["form"]
+    assert placed["To"] == mask(desk_phone) and placed["From"] == mask(CLINIC_UK)
+    assert placed["Url"].startswith(cg.gw.base_url + "/twilio/console/callback/connect?callback=")
+    # Twilio's side, signed: the desk phone answers, then the patient's leg completes.
+    connect_url = placed["Url"]
+    form = {
+        "AccountSid": ACCOUNT_SID,
+        "CallSid": "CA" + "1" * 32,
+        "CallStatus": "in-progress",
+        "Direction": "outbound-api",
+        "From": CLINIC_UK,
+        "To": desk_phone,
+    }
+    twiml = requests.post(
+        connect_url, data=form, headers={"X-Twilio-Signature": sign(connect_url, form)}, timeout=10
+    ).text
+    assert f'callerId="{CLINIC_UK}"' in twiml and f"<Number>{PATIENT}</Number>" in twiml
+    dialled_url = re.search(r'action="([^"]+)"', twiml).group(1).replace("&amp;", "&")
+    result = {**form, "DialCallStatus": "completed", "DialCallDuration": "60"}
+    requests.post(
+        dialled_url,
+        data=result,
+        headers={"X-Twilio-Signature": sign(dialled_url, result)},
+        timeout=10,
+    )
+    page.reload()
+    expect(page.locator("#callbacks")).to_contain_text("spoke to the patient")
+    page.screenshot(path=str(artifacts / "console-call-back.png"), full_page=True)

@@ -134,7 +134,27 @@ ROUTES = [
         "/console/calls/{voicemail_call}/recordings/{voicemail}/play",
         audited=True,
     ),
+    Route(
+        "/console/calls/<int:call_id>/callback",
+        "POST",
+        "/console/calls/{call}/callback",
+        audited=True,
+    ),
+    Route(
+        "/console/items/<int:item_id>/outcome",
+        "POST",
+        "/console/items/{item}/outcome",
+        {"outcome": "left-message", "note": "Rang twice"},
+        audited=True,
+    ),
     Route("/console/users", "GET", "/console/users", filtered=False, admin_only=True),
+    Route(
+        "/console/users/<int:user_id>/phone",
+        "POST",
+        "/console/users/{user}/phone",
+        {"phone": "07700 900990"},
+        admin_only=True,
+    ),
     Route(
         "/console/users/<int:user_id>/password",
         "POST",
@@ -222,7 +242,11 @@ def state(svc: Services) -> tuple[object, ...]:
     """Everything an action could change, for 'nothing changed'."""
     with svc.db.session() as s:
         return (
-            tuple(s.execute(select(WorkItem.id, WorkItem.status, WorkItem.claimed_by)).all()),
+            tuple(
+                s.execute(
+                    select(WorkItem.id, WorkItem.status, WorkItem.claimed_by, WorkItem.outcome)
+                ).all()
+            ),
             tuple(s.execute(select(Message.id, Message.handled)).all()),
             s.scalar(select(func.count()).select_from(ConsentEvent)),
             tuple(s.execute(select(CheckinSchedule.id, CheckinSchedule.active)).all()),
@@ -233,7 +257,13 @@ def state(svc: Services) -> tuple[object, ...]:
             ),
             tuple(
                 s.execute(
-                    select(StaffUser.id, StaffUser.active, StaffUser.role, StaffUser.password_hash)
+                    select(
+                        StaffUser.id,
+                        StaffUser.active,
+                        StaffUser.role,
+                        StaffUser.password_hash,
+                        StaffUser.phone,
+                    )
                 ).all()
             ),
         )

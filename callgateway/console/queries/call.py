@@ -5,7 +5,15 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from callgateway.db.models import Appointment, Call, CallTurn, Recording, StaffUser, WorkItem
+from callgateway.db.models import (
+    Appointment,
+    Call,
+    CallTurn,
+    Recording,
+    StaffCallback,
+    StaffUser,
+    WorkItem,
+)
 
 
 def call(db: Session, call_id: int) -> Call | None:
@@ -47,3 +55,17 @@ def appointments(db: Session, clinic_id: str, call_sid: str, refs: list[str]) ->
         .order_by(Appointment.starts_at)
     )
     return list(db.scalars(stmt))
+
+
+def callbacks(db: Session, call_id: int) -> list[tuple[StaffCallback, str | None]]:
+    stmt = (
+        select(StaffCallback, StaffUser.email)
+        .outerjoin(StaffUser, StaffUser.id == StaffCallback.user_id)
+        .where(StaffCallback.call_id == call_id)
+        .order_by(StaffCallback.id)
+    )
+    return [(cb, email) for cb, email in db.execute(stmt)]
+
+
+def work_item(db: Session, item_id: int) -> WorkItem | None:
+    return db.get(WorkItem, item_id)
