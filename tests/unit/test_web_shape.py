@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from bench.llm import procfile_web
+from callgateway.cli.common import main
 from callgateway.cli.serve_cmd import THREADS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,10 +30,6 @@ def test_the_bench_reads_defaults_and_leaves_bind_and_app_out(tmp_path: Path) ->
 
 
 def test_serve_refuses_a_thread_count_that_is_not_a_number_with_one_line() -> None:
-    from click.testing import CliRunner
-
-    from callgateway.cli.common import main
-
     result = CliRunner().invoke(main, ["serve", "--port", "1"], env={"WEB_THREADS": "many"})
     assert result.exit_code == 2
     assert "Invalid value for '--threads'" in result.output
