@@ -168,9 +168,11 @@ def stream_turn(
     The gate, the safety checks and anything that ends the turn early answer in one chunk
     (none when there is nothing to say), after the turn is written. An agent's words pass
     through as they arrive; the turn is written when its reply is complete. When `cancelled`
-    becomes true (the caller barged in), the agent stops reading the model at once and the
-    turn is written with what was sent so far; the channel then calls `interrupted()` with
-    what the caller actually heard. Never raises for anything a caller can do.
+    becomes true (the caller barged in), nothing more comes out, the agent closes the
+    model's stream when its next chunk arrives (or asks nothing, when no request is out
+    yet), and the turn is written with what was sent so far; the channel then calls
+    `interrupted()` with what the caller actually heard. Never raises for anything a
+    caller can do.
     """
     return _turn(services, turn, cancelled, whole=False)
 

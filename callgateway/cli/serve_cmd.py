@@ -43,7 +43,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option(
     "--threads",
-    default=lambda: int(os.environ.get("WEB_THREADS", THREADS)),
+    default=lambda: os.environ.get("WEB_THREADS", str(THREADS)),  # click checks it
     show_default=f"$WEB_THREADS or {THREADS}",
     type=click.IntRange(1, 1024),
     help="threads per worker: turns one worker serves at once",

@@ -308,3 +308,28 @@ def test_safety_replies_come_as_one_chunk_and_never_reach_the_model(
     assert len(items) == 1 and isinstance(items[0], TurnResult)  # nothing to say: a person
     assert (items[0].reply.next, items[0].reply.reason) == ("person", "dtmf-0")
     assert stub.requests == []
+
+
+def test_a_barge_in_before_the_first_word_says_nothing_and_closes_the_stream(
+    tw: TwilioSim, svc: Services, stub: Stub
+) -> None:
+    phone = Phone(tw)
+    phone.dial()
+    stub.script = [text("Hello, how can I help?")]
+    stream(svc, phone, "hello")  # warm: the first turn of a process imports the SDK
+    stub.first_token, stub.interval = 0.4, 0.05
+    stub.script = [text(LONG)]
+    barge = threading.Event()
+    threading.Timer(0.15, barge.set).start()  # while the model is still thinking
+    chunks, result = stream(svc, phone, "when are you free?", barge)
+    assert len(stub.requests) == 2  # it was asked, and had not said a word yet
+    assert chunks == []
+    assert result.reply.interrupted and result.reply.next == "listen"
+    deadline = time.monotonic() + 5
+    while stub.cut_short == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (stub.cut_short, stub.finished) == (1, 1)  # the warm turn's stream ran to its end
+    engine.interrupted(svc, phone.call_sid, "")
+    assert transcript(svc, phone.call_sid)[-1] == ("agent", "", {"interrupted": True})
+    messages = live_state.load(svc.redis, phone.call_sid)["messages"]
+    assert messages[-1] == {"role": "user", "content": "when are you free?"}
