@@ -8,14 +8,17 @@ person (escalation), or a goodbye.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape as xml_escape
 
+import redis
 from twilio.twiml.voice_response import VoiceResponse
 
 from callgateway.agent.protocol import Heard
 from callgateway.agent.rules import OPENING
-from callgateway.calls import engine, escalation
+from callgateway.calls import engine, escalation, once
 from callgateway.calls.twiml import apology_and_hangup, say
 from callgateway.config import Clinic
 from callgateway.events import TurnEvent
@@ -23,11 +26,27 @@ from callgateway.events import TurnEvent
 if TYPE_CHECKING:
     from callgateway.wiring import Services
 
+log = logging.getLogger(__name__)
+
 TURN_PATH = "/twilio/voice/turn"
+FIRST_STEP = 1
+MAX_STEP = 100_000  # far past any call's turns; a bigger step is not ours
 
 
-def gather(services: Services, clinic: Clinic, resp: VoiceResponse, text: str) -> None:
-    """Listen for speech or a key; silence also comes back to us (actionOnEmptyResult)."""
+def turn_url(services: Services, step: int | str | None) -> str:
+    """The Gather action of turn `step`: the step in the URL names the turn (calls/once)."""
+    return services.url(TURN_PATH if step is None else f"{TURN_PATH}?step={step}")
+
+
+def gather(
+    services: Services,
+    clinic: Clinic,
+    resp: VoiceResponse,
+    text: str,
+    step: int | str = FIRST_STEP,
+) -> None:
+    """Listen for speech or a key; silence also comes back to us (actionOnEmptyResult).
+    The caller's answer is turn `step` of the call."""
     hints = [t.name for t in clinic.appointment_types] + ["book", "move", "cancel", "person"]
     g = resp.gather(
         input="speech dtmf",
@@ -35,7 +54,7 @@ def gather(services: Services, clinic: Clinic, resp: VoiceResponse, text: str) -
         hints=", ".join(hints),
         language=clinic.language,
         num_digits=1,
-        action=services.url(TURN_PATH),
+        action=turn_url(services, step),
         method="POST",
         action_on_empty_result=True,
     )
@@ -43,23 +62,25 @@ def gather(services: Services, clinic: Clinic, resp: VoiceResponse, text: str) -
 
 
 _SAID = "@@SAID@@"  # stands in for the spoken text in the cached TwiML
+_STEP = "@@STEP@@"  # and the next step, in the action URL
 
 
-def listen(services: Services, clinic: Clinic, text: str) -> str:
+def listen(services: Services, clinic: Clinic, text: str, step: int = FIRST_STEP) -> str:
     """The whole answer of a turn that goes on listening: `text` inside the clinic's
-    Gather. The same bytes as building it with `gather()`, which costs a turn a tenth of
-    its time in ElementTree; the rest of the document depends on config alone."""
+    Gather, whose answer is turn `step`. The same bytes as building it with `gather()`,
+    which costs a turn a tenth of its time in ElementTree; the rest of the document
+    depends on config alone."""
     if not text:  # ElementTree closes an empty <Say/> itself
         resp = VoiceResponse()
-        gather(services, clinic, resp, text)
+        gather(services, clinic, resp, text, step)
         return str(resp)
     key = ("listen", clinic.id)
     template = services.memo.get(key)
     if template is None:
         resp = VoiceResponse()
-        gather(services, clinic, resp, _SAID)
+        gather(services, clinic, resp, _SAID, _STEP)
         template = services.memo[key] = str(resp)
-    return template.replace(_SAID, xml_escape(text), 1)
+    return template.replace(_STEP, str(step), 1).replace(_SAID, xml_escape(text), 1)
 
 
 def opening(services: Services, clinic: Clinic) -> str:
@@ -81,7 +102,53 @@ def open_with_question(services: Services, clinic: Clinic, resp: VoiceResponse) 
 
 
 def turn(services: Services, event: TurnEvent) -> str:
-    """Answer one Gather result with TwiML. Never raises for anything a caller can do."""
+    """Answer one Gather result with TwiML, once: a retry or a concurrent copy of a turn
+    already taken gets the same TwiML and changes nothing (calls/once). Never raises for
+    anything a caller can do."""
+    numbered = event.step is not None
+    name = (
+        once.key(event.call_sid, event.step)
+        if event.step is not None
+        else once.unnumbered_key(event.call_sid, event.speech, event.confidence, event.digits)
+    )
+    try:
+        claim = once.claim(services.redis, name, numbered)
+    except redis.RedisError:
+        # Nothing to claim with: the engine finds Redis down too and hands the caller to a
+        # person, whose work item is one per call (escalation._open_item).
+        return _answer(services, event)
+    if not claim.won:
+        return _repeat(services, claim, event)
+    try:
+        twiml = _answer(services, event)
+    except BaseException:
+        with contextlib.suppress(redis.RedisError):
+            once.release(services.redis, claim)  # a retry may then run the turn
+        raise
+    try:
+        once.keep(services.redis, claim, twiml, numbered)
+    except redis.RedisError:
+        log.warning("turn answer not kept: Redis unavailable")
+    return twiml
+
+
+def _repeat(services: Services, claim: once.Claim, event: TurnEvent) -> str:
+    """A copy of a turn another request has taken: its answer, or (if it has none in time)
+    a short pause and the same turn again, which by then has one."""
+    try:
+        answer = once.wait(services.redis, claim)
+    except redis.RedisError:
+        answer = None
+    log.info("repeated turn answered from the first", extra={"answered": answer is not None})
+    if answer is not None:
+        return answer
+    resp = VoiceResponse()
+    resp.pause(length=1)
+    resp.redirect(turn_url(services, event.step), method="POST")
+    return str(resp)
+
+
+def _answer(services: Services, event: TurnEvent) -> str:
     heard = Heard(event.speech.strip(), event.confidence, event.digits.strip())
     result = engine.take_turn(
         services, engine.Turn(event.call_sid, heard, cli=event.cli, called=event.called)
@@ -90,7 +157,7 @@ def turn(services: Services, event: TurnEvent) -> str:
     if call is None or clinic is None:
         return apology_and_hangup(reply.say)
     if reply.next == "listen":
-        return listen(services, clinic, reply.say)
+        return listen(services, clinic, reply.say, (event.step or 0) + 1)
     resp = VoiceResponse()
     if reply.say:
         say(resp, reply.say, clinic)
