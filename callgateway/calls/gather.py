@@ -8,12 +8,9 @@ person (escalation), or a goodbye.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape as xml_escape
 
-import redis
 from twilio.twiml.voice_response import VoiceResponse
 
 from callgateway.agent.protocol import Heard
@@ -25,8 +22,6 @@ from callgateway.events import TurnEvent
 
 if TYPE_CHECKING:
     from callgateway.wiring import Services
-
-log = logging.getLogger(__name__)
 
 TURN_PATH = "/twilio/voice/turn"
 FIRST_STEP = 1
@@ -103,49 +98,21 @@ def open_with_question(services: Services, clinic: Clinic, resp: VoiceResponse) 
 
 def turn(services: Services, event: TurnEvent) -> str:
     """Answer one Gather result with TwiML, once: a retry or a concurrent copy of a turn
-    already taken gets the same TwiML and changes nothing (calls/once). Never raises for
-    anything a caller can do."""
-    numbered = event.step is not None
-    name = (
-        once.key(event.call_sid, event.step)
-        if event.step is not None
-        else once.unnumbered_key(event.call_sid, event.speech, event.confidence, event.digits)
+    already taken gets the same TwiML and changes nothing, and a turn of a call that has
+    ended only hangs up (calls/once). Never raises for anything a caller can do."""
+    if event.step is not None:
+        name, numbered = once.key(event.call_sid, event.step), True
+    else:
+        name = once.unnumbered_key(event.call_sid, event.speech, event.confidence, event.digits)
+        numbered = False
+    return once.answer(
+        services,
+        event.call_sid,
+        name,
+        lambda: _answer(services, event),
+        turn_url(services, event.step),
+        numbered,
     )
-    try:
-        claim = once.claim(services.redis, name, numbered)
-    except redis.RedisError:
-        # Nothing to claim with: the engine finds Redis down too and hands the caller to a
-        # person, whose work item is one per call (escalation._open_item).
-        return _answer(services, event)
-    if not claim.won:
-        return _repeat(services, claim, event)
-    try:
-        twiml = _answer(services, event)
-    except BaseException:
-        with contextlib.suppress(redis.RedisError):
-            once.release(services.redis, claim)  # a retry may then run the turn
-        raise
-    try:
-        once.keep(services.redis, claim, twiml, numbered)
-    except redis.RedisError:
-        log.warning("turn answer not kept: Redis unavailable")
-    return twiml
-
-
-def _repeat(services: Services, claim: once.Claim, event: TurnEvent) -> str:
-    """A copy of a turn another request has taken: its answer, or (if it has none in time)
-    a short pause and the same turn again, which by then has one."""
-    try:
-        answer = once.wait(services.redis, claim)
-    except redis.RedisError:
-        answer = None
-    log.info("repeated turn answered from the first", extra={"answered": answer is not None})
-    if answer is not None:
-        return answer
-    resp = VoiceResponse()
-    resp.pause(length=1)
-    resp.redirect(turn_url(services, event.step), method="POST")
-    return str(resp)
 
 
 def _answer(services: Services, event: TurnEvent) -> str:
