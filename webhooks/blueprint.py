@@ -51,9 +51,13 @@ def _verify_signature() -> Response | None:
 def _log_line(response: Response) -> Response:
     started = g.get("started")
     latency_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-    # Not for a 413: the body is over MAX_CONTENT_LENGTH, and reading the form again here
-    # would raise out of after_request, turning Flask's 413 into a 500.
-    readable = response.status_code != 413
+    # Ids only from a signed request whose body was read: a rejected one's form is the
+    # sender's word alone, and reading a body over MAX_CONTENT_LENGTH here (a 413, or a
+    # 403 whose signature check refused it unread) would raise out of after_request,
+    # turning the answer into a 500.
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    oversized = limit is not None and (request.content_length or 0) > limit
+    readable = not (g.get("rejected") or oversized or response.status_code == 413)
     form = request.form if readable and request.mimetype == FORM else {}
     log.info(
         "webhook",

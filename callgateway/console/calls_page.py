@@ -7,6 +7,7 @@ from flask_login import login_required
 
 from callgateway.console.access import chosen_clinics, services
 from callgateway.console.blueprint import bp
+from callgateway.console.ids import before_arg
 from callgateway.console.queries import calls as queries
 
 PAGE = 50
@@ -19,7 +20,7 @@ def calls() -> str:
     clinics = chosen_clinics(request.args.get("clinic"))
     handled = request.args.get("handled", "")
     handled = handled if handled in HANDLERS else ""
-    before = request.args.get("before", type=int)
+    before = before_arg()
     with services().db.session() as db:
         rows, older = queries.calls(db, [c.id for c in clinics], handled or None, before, PAGE)
     return render_template(
