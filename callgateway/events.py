@@ -41,6 +41,8 @@ class TurnEvent:
     # From and To as Twilio sent them with this turn (E.164 or anonymous; "" unknown).
     cli: str = ""
     called: str = ""
+    # Which turn of the call this is (the Gather action's `?step=`); None when unnumbered.
+    step: int | None = None
 
 
 # -- SMS -----------------------------------------------------------------------------------

@@ -17,8 +17,12 @@ read it too. What "the same word" means, decided here once:
   TE, O or ER, or with a GREEK CAPITAL LETTER OMICRON, is made of different letters (and
   the Russian word for stop, in Cyrillic, is not in the contract's list); no confusables
   table guesses at intent. Such a message is kept for staff, who can record an opt-out.
-- Nothing else is forgiven: inner spaces ("S T O P"), punctuation ("STOP.", "STOP!"),
-  quotes or a second word make an ordinary message.
+- An opt-out (or a request for help) is honoured through punctuation, symbols and the
+  spaces or hyphens between its letters: "STOP.", "Stop!", "OPT-OUT", "opt out",
+  "unsubscribe 🙏" opt out. Whoever writes that means it, and honouring an opt-out is the
+  safe side to err on. An opt-in is not: only the bare word ("START", "yes") opts back in,
+  so a patient's "Yes!" to some other question never revives messages they stopped.
+- A second word makes an ordinary message ("STOP please", "yes I'll come").
 """
 
 from __future__ import annotations
@@ -55,11 +59,21 @@ def normalise(body: str) -> str:
     return unicodedata.normalize("NFKC", text.strip().casefold())
 
 
+# What falls away around and inside an opt-out word: anything not a letter or a digit
+# (punctuation, symbols, emoji, spaces, hyphens, underscores).
+_NOT_A_LETTER = re.compile(r"[\W_]+")
+
+
 def parse(body: str | None) -> Keyword | None:
     """The keyword the whole message is, or None for an ordinary message."""
     if not body:
         return None
-    return _BY_WORD.get(normalise(body))
+    text = normalise(body)
+    exact = _BY_WORD.get(text)
+    if exact is not None:
+        return exact
+    loose = _BY_WORD.get(_NOT_A_LETTER.sub("", text))
+    return loose if loose in (Keyword.OPT_OUT, Keyword.HELP) else None
 
 
 # --- voice -----------------------------------------------------------------------------
@@ -74,17 +88,27 @@ _OPT_OUT_SPEECH = re.compile(
     r"|opt (?:me )?out|opting out|opt-out|optout"
     r"|unsubscribe|unsubscribing"
     rf"|(?:do not|don't|dont|never) {_CONTACT} (?:me|us)"
-    r"|(?:take|remove|delete) (?:me|my number|us) (?:off|from) (?:your|the|this)"
-    r" (?:calling |contact |mailing |phone |text |sms |call )?list"
+    r"|(?:take|remove|delete) (?:me|my number|us) (?:off|from) (?:your|the|this|all)"
+    r" (?:calling |contact |mailing |phone |text |sms |call |contact )?(?:list|lists)"
+    r"|(?:take|remove|delete) my (?:number|details)"
     r"|no more (?:calls|texts|messages|reminders|automated)"
+    r"|(?:do not|don't|dont) want (?:any more |anymore |any |your )?"
+    r"(?:calls|texts|messages|reminders)"
     r"|stop (?:all |the |these |your )?(?:calls|texts|messages|reminders)"
     r"|leave me alone"
     r")\b"
 )
+# The whole utterance an SMS keyword would be: "stop", "stop please", "opt out".
+_OPT_OUT_ALONE = re.compile(
+    r"^(?:please )?(?:stop|stop all|stopall|opt out|optout|unsubscribe|opt me out)"
+    r"(?: please| now| it| thanks| thank you)?$"
+)
 # "I don't want to opt out", "not unsubscribing": the caller says the opposite.
 _NEGATED = re.compile(
-    r"\b(?:do not|don't|dont|not|never)(?: want| wish| need| mean| going)?(?: to)?"
-    r" (?:opt (?:me )?out|opt-out|optout|opting out|unsubscribe|unsubscribing)\b"
+    r"\b(?:do not|don't|dont|not|never|no need to|no reason to)"
+    r"(?: really)?(?: want| wish| need| mean| going| asking| trying| planning)?(?: you)?(?: to)?"
+    r" (?:opt (?:me )?out|optout|opting out|unsubscribe|unsubscribing"
+    rf"|stop {_CONTACT}|remove me|take me off)\b"
 )
 
 
@@ -103,7 +127,7 @@ def voice_opt_out_requested(speech: str | None) -> bool:
     """
     if not speech:
         return False
-    text = _speech_text(speech)
+    text = _speech_text(speech).replace("-", " ")
     if _NEGATED.search(text):
         return False
-    return _OPT_OUT_SPEECH.search(text) is not None
+    return _OPT_OUT_ALONE.match(text) is not None or _OPT_OUT_SPEECH.search(text) is not None

@@ -59,12 +59,14 @@ def object_key(clinic_id: str, phone: str, kind: str, recording_sid: str, salt: 
 # --- the status callback ------------------------------------------------------------------
 
 
-def recording_status(desk: RecordingDesk, event: RecordingEvent) -> None:
+def recording_status(desk: RecordingDesk, event: RecordingEvent) -> bool:
     """Store the recording's row (once per RecordingSid) and, after commit, queue its
     transfer. Any order: before or after the call's status callback or the voicemail's
-    action; a repeat finds its row and queues nothing new while a job is under way."""
+    action; a repeat finds its row and queues nothing new while a job is under way.
+    False when its job could not be queued: the row waits as pending, and the webhook asks
+    Twilio to deliver the callback again (which queues it) rather than wait for a sweep."""
     if event.status != "completed" or event.kind not in KINDS:
-        return  # nothing to fetch: Twilio made no recording (absent/failed) or not yet
+        return True  # nothing to fetch: Twilio made no recording (absent/failed) or not yet
     now = desk.clock()
     with desk.db.session() as session:
         call = session.scalars(select(Call).where(Call.call_sid == event.call_sid)).first()
@@ -81,7 +83,7 @@ def recording_status(desk: RecordingDesk, event: RecordingEvent) -> None:
             "recording for a call not in the log; placing it from Twilio's call record",
             extra={"recording_sid": event.recording_sid},
         )
-        _enqueue(
+        adopted = _enqueue(
             desk,
             ADOPT_JOB,
             f"adopt-{event.recording_sid}",
@@ -90,8 +92,8 @@ def recording_status(desk: RecordingDesk, event: RecordingEvent) -> None:
             event.kind,
             event.duration_seconds,
         )
-        return
-    enqueue_transfer(desk, row_id)
+        return adopted != "failed"
+    return _transfer(desk, row_id) != "failed"
 
 
 def _insert_row(
@@ -186,13 +188,15 @@ def _transfer(desk: RecordingDesk, recording_id: int) -> Enqueued:
     return _enqueue(desk, TRANSFER_JOB, transfer_job_id(recording_id), recording_id)
 
 
-Enqueued = Literal["queued", "waiting", "failed"]  # waiting: a job for it already is
+# waiting: a job for it already is; failed: Redis refused it (try again); unwired: no
+# queue in this process (nothing to retry).
+Enqueued = Literal["queued", "waiting", "failed", "unwired"]
 
 
 def _enqueue(desk: RecordingDesk, func: str, job_id: str, *args: object) -> Enqueued:
     if desk.queue is None:
         log.error("no job queue wired: recording left at Twilio", extra={"job": job_id})
-        return "failed"
+        return "unwired"
     busy = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
     try:
         try:
@@ -260,7 +264,7 @@ def retry_failed(
                 clinic_id=clinic_id,
                 detail={"recordings": len(ids)},
             )
-    return len(ids), sum(_transfer(desk, i) != "failed" for i in ids)
+    return len(ids), sum(_transfer(desk, i) in ("queued", "waiting") for i in ids)
 
 
 # --- the transfer job -------------------------------------------------------------------

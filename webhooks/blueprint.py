@@ -57,9 +57,13 @@ def _log_line(response: Response) -> Response:
         # The route's rule, not the path: a fixed set of label values whatever is sent.
         rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
         metrics.WEBHOOK_SECONDS.labels(rule, str(response.status_code)).observe(elapsed)
-    # Not for a 413: the body is over MAX_CONTENT_LENGTH, and reading the form again here
-    # would raise out of after_request, turning Flask's 413 into a 500.
-    readable = response.status_code != 413
+    # Ids only from a signed request whose body was read: a rejected one's form is the
+    # sender's word alone, and reading a body over MAX_CONTENT_LENGTH here (a 413, or a
+    # 403 whose signature check refused it unread) would raise out of after_request,
+    # turning the answer into a 500.
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    oversized = limit is not None and (request.content_length or 0) > limit
+    readable = not (g.get("rejected") or oversized or response.status_code == 413)
     form = request.form if readable and request.mimetype == FORM else {}
     log.info(
         "webhook",

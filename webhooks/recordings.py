@@ -2,7 +2,8 @@
 
 Twilio calls it at the URL the gateway gave (`?kind=recording` from the REST start or a
 recorded Dial leg, `?kind=voicemail` from the voicemail `<Record>`). Signed like every
-webhook; idempotent on RecordingSid; always an empty 200.
+webhook; idempotent on RecordingSid; an empty 200, or a 503 when the recording's job could
+not be queued, so that Twilio delivers the callback again (its row waits as pending).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def recording_status_callback() -> Response:
     if kind not in KINDS:
         # When the query lost its kind, Twilio's RecordingSource still tells a <Record> apart.
         kind = KIND_BY_SOURCE.get(request.form.get("RecordingSource", ""), "recording")
-    recording_status(
+    queued = recording_status(
         services().recordings,
         events.RecordingEvent(
             recording_sid=recording_sid,
@@ -37,4 +38,6 @@ def recording_status_callback() -> Response:
             media_url=(request.form.get("RecordingUrl") or "")[:512] or None,
         ),
     )
+    if not queued:
+        return Response("", status=503, mimetype="text/plain")
     return empty()

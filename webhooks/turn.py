@@ -8,7 +8,7 @@ from callgateway import events
 from callgateway.calls import gather
 from callgateway.calls.twiml import apology_and_hangup
 from webhooks.blueprint import bp, services, twiml
-from webhooks.forms import BadEvent, our_number, sid, text_field, their_number
+from webhooks.forms import BadEvent, ascii_int, our_number, sid, text_field, their_number
 
 MALFORMED = "Sorry, something went wrong with this call. Please try again later."
 
@@ -19,6 +19,12 @@ def _confidence(raw: str | None) -> float | None:
     except ValueError:
         return None
     return value if value is not None and 0.0 <= value <= 1.0 else None
+
+
+def _step(raw: str | None) -> int | None:
+    """The Gather action's `?step=`: which turn of the call this answers (calls/once)."""
+    step = ascii_int(raw)
+    return step if step is not None and 0 < step <= gather.MAX_STEP else None
 
 
 @bp.post("/voice/turn")
@@ -35,5 +41,6 @@ def agent_turn() -> Response:
         digits=digits if digits.isdigit() or digits in ("*", "#") else "",
         cli=their_number(request.form.get("From")),
         called=our_number(request.form.get("To")),
+        step=_step(request.args.get("step")),
     )
     return twiml(gather.turn(services(), event))

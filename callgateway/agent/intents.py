@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from callgateway.config import AppointmentType, Clinic
+from consent import keywords
 
 _NOT_KEPT = re.compile(r"[^a-z0-9:.' ]+")
 _SPACES = re.compile(r"\s+")
@@ -36,15 +37,6 @@ _PERSON = _phrases(
     r"talk (?:to|with) (?:someone|somebody|a member|the team|staff|reception)",
     r"member of (?:staff|the team|your team)",
     r"front desk",
-)
-_OPT_OUT = _phrases(
-    r"stop calling(?: me)?",
-    r"stop (?:texting|messaging|contacting)(?: me)?",
-    r"opt(?: me)? out",
-    r"unsubscribe",
-    r"(?:don't|do not|never) (?:contact|call|text|message) me",
-    r"remove my (?:number|details)",
-    r"take me off",
 )
 _MOVE = _phrases(
     r"move",
@@ -146,7 +138,9 @@ def wants_person(text: str) -> bool:
 
 
 def wants_opt_out(text: str) -> bool:
-    return bool(_OPT_OUT.search(normalise(text)))
+    """A voice opt-out, in any of its phrasings and never when negated ("I don't want to
+    opt out"): the consent room's reading of speech, the same for every agent."""
+    return keywords.voice_opt_out_requested(text)
 
 
 def is_emergency(text: str, phrases: Iterable[str]) -> bool:

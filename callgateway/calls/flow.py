@@ -26,10 +26,10 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callgateway import metrics
 from callgateway.agent.rules import OPENING
-from callgateway.calls import escalation, gather, journal, relay
+from callgateway.calls import escalation, gather, journal, once, relay
 from callgateway.calls import log as call_log
 from callgateway.calls import state as live_state
-from callgateway.calls.twiml import apology_and_hangup, say
+from callgateway.calls.twiml import apology_and_hangup, hang_up, say
 from callgateway.config import Clinic
 from callgateway.config.retention import retention_until
 from callgateway.db.models import Call
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RECORDING_START_PATH = "/twilio/voice/recording/start"
 UNKNOWN_NUMBER = (
     "Sorry, this number is not connected to a clinic on our service. Please check the "
     "number and try again. Goodbye."
@@ -67,32 +68,53 @@ def incoming_call(services: Services, event: IncomingCall) -> str:
     say(resp, clinic.greeting, clinic)
     if clinic.recording.enabled:
         with services.db.session() as session:
-            call_log.start_call(session, services.config, start)
+            call = call_log.start_call(session, services.config, start)
+        if call.status in call_log.TERMINAL:
+            return hang_up()  # a replay of a call that has ended starts nothing
         # Announcement first; recording starts only in the webhook Twilio calls after it.
         say(resp, clinic.recording.announcement, clinic)
-        resp.redirect(services.url("/twilio/voice/recording/start"), method="POST")
+        resp.redirect(services.url(RECORDING_START_PATH), method="POST")
         return str(resp)
     # Gate first. When the AI may answer, the call's row goes to the journal with the live
     # state: no database on this path. Usually one Redis call does both (a cached state).
     row = call_log.start_values(services.config, start)
     opened = open_if_allowed(services, clinic, row)
+    if opened.ended:
+        return hang_up()
     decision = opened.decision
     if decision is not None and decision.allowed:
         return _opening(services, clinic)
     if decision is None:  # the long way: a cache miss, a withheld number, Redis trouble
+        if _has_ended(services, event.call_sid):
+            return hang_up()
         decision = services.gate.may(clinic.id, event.cli, "ai_handling", missed=opened.missed)
         row.update(_gate_fields(decision))
         if decision.allowed and begin(services, clinic, row=row):
             return _opening(services, clinic)
     with services.db.session() as session:
         call = call_log.start_call(session, services.config, start, **_gate_fields(decision))
+    if call.status in call_log.TERMINAL:
+        return hang_up()
     _answer(services, call, clinic, resp, decision, opened=False)
     return str(resp)
 
 
+def _has_ended(services: Services, call_sid: str) -> bool:
+    try:
+        return once.has_ended(services.redis, call_sid)
+    except redis.RedisError:
+        return False  # the call log's status answers on the paths that go on to read it
+
+
 def call_status(services: Services, event: StatusEvent) -> None:
-    """Complete the call-log row. Idempotent, and safe before the voice webhook arrived."""
+    """Complete the call-log row. Idempotent, and safe before the voice webhook arrived.
+    A terminal status ends the call first: from then on no webhook of it does anything."""
     now = services.clock()
+    if event.status in call_log.TERMINAL:
+        try:
+            once.mark_ended(services.redis, event.call_sid)
+        except redis.RedisError:
+            log.warning("call not marked ended: Redis unavailable; its status row will be")
     with call_log.session(services) as session:
         if call_log.find_call(session, event.call_sid) is None:
             clinic = services.directory.by_number(event.called)
@@ -102,16 +124,28 @@ def call_status(services: Services, event: StatusEvent) -> None:
                 call_log.CallStart(event.call_sid, event.cli, event.called, clinic, now),
             )
         call_log.apply_status(session, event.call_sid, event.status, now, event.duration_seconds)
-    if event.status in call_log.TERMINAL:
-        live_state.forget(services.redis, event.call_sid)  # the live state ends with the call
 
 
 def after_announcement(services: Services, call_sid: str) -> str:
-    """The announcement has played: only now may recording start. Then route the call."""
+    """The announcement has played: only now may recording start. Then route the call.
+    Step 0 of the call, taken once: a retried or concurrent copy gets the same TwiML and
+    starts no second recording, and nothing happens once the call has ended."""
+    return once.answer(
+        services,
+        call_sid,
+        once.key(call_sid, once.ANNOUNCED),
+        lambda: _after_announcement(services, call_sid),
+        services.url(RECORDING_START_PATH),
+    )
+
+
+def _after_announcement(services: Services, call_sid: str) -> str:
     call = call_log.get_call(services, call_sid)
     clinic = services.directory.by_id(call.clinic_id) if call and call.clinic_id else None
     if call is None or clinic is None:
         return apology_and_hangup(UNKNOWN_NUMBER)
+    if call.status in call_log.TERMINAL:
+        return hang_up()
     recorded = recording_policy.start_recording(services.recordings, call, clinic)
     decision = services.gate.may(clinic.id, call.cli, "ai_handling")
     with call_log.session(services) as session:
@@ -208,19 +242,21 @@ def begin(
 # One round trip for the common case of a new AI call: read the caller's cached consent
 # state and, only when it is one of the states that allow the AI (ARGV[1], ARGV[3]), save the
 # live state and journal the call's row (ARGV[5]) with that state's gate fields (ARGV[2],
-# ARGV[4]). KEYS: consent cache key, live state key, journal stream. ARGV[6] live state,
-# ARGV[7] its TTL. Returns the cached value (nil on a miss); the caller derives the same
-# decision from it. The cache's value format is consent's: its snippet reads the state.
+# ARGV[4]). KEYS: consent cache key, live state key, journal stream, the call's ended mark.
+# ARGV[6] live state, ARGV[7] its TTL, ARGV[8] what to return for an ended call. Returns
+# the cached value (nil on a miss); the caller derives the same decision from it. A call
+# that has ended is not opened again, and a live one not restarted (a replayed webhook).
+# The cache's value format is consent's: its snippet reads the state.
 _OPEN_IF_ALLOWED = (
     consent_cache.LUA_STATE_OF_CACHED
     + """
+if redis.call('EXISTS', KEYS[4]) == 1 then return ARGV[8] end
 local cached = redis.call('GET', KEYS[1])
 if not cached then return false end
 local state = consent_state_of_cached(cached)
 local gate = nil
 if state == ARGV[1] then gate = ARGV[2] elseif state == ARGV[3] then gate = ARGV[4] end
-if gate then
-  redis.call('SET', KEYS[2], ARGV[6], 'EX', tonumber(ARGV[7]))
+if gate and redis.call('SET', KEYS[2], ARGV[6], 'NX', 'EX', tonumber(ARGV[7])) then
   redis.call('XADD', KEYS[3], '*', 'k', 'call', 'd', ARGV[5], 'n', gate)
 end
 return cached
@@ -235,6 +271,7 @@ class Opened:
 
     decision: Decision | None
     missed: bool = False
+    ended: bool = False  # the call has ended: nothing was written
 
 
 def open_if_allowed(services: Services, clinic: Clinic, row: dict[str, Any]) -> Opened:
@@ -259,17 +296,21 @@ def open_if_allowed(services: Services, clinic: Clinic, row: dict[str, Any]) -> 
                 consent_cache.key(services.settings.subject_salt, clinic.id, cli),
                 live_state.key(call_sid),
                 journal.STREAM,
+                once.ended_key(call_sid),
             ],
             args=[
                 *_allowing_notes(),
                 journal.call_entry(row, _opening_lines(services, clinic)),
                 live,
                 live_state.TTL_SECONDS,
+                once.ENDED,
             ],
             client=services.redis,
         )
     except redis.RedisError:
         return Opened(None)
+    if cached == once.ENDED:
+        return Opened(None, ended=True)
     state = consent_cache.state_from_raw(cached)
     if state is None:
         return Opened(None, missed=cached is None)

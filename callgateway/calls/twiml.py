@@ -18,3 +18,10 @@ def apology_and_hangup(text: str) -> str:
     resp.say(text, language="en-GB")
     resp.hangup()
     return str(resp)
+
+
+def hang_up() -> str:
+    """The answer to any webhook of a call that has ended: nothing more happens."""
+    resp = VoiceResponse()
+    resp.hangup()
+    return str(resp)

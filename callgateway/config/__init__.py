@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from callgateway.config.hours import DAYS, parse_opening_hours, parse_quiet_hours
+from callgateway.config.yaml_keys import duplicate_key
 from callgateway.phone import InvalidNumber, parse_e164
 
 CATEGORIES = (
@@ -375,6 +376,21 @@ class Config(Strict):
                         f"number already claimed by clinic {seen[number]!r}",
                     )
                 seen[number] = clinic.id
+        buckets: dict[str, str] = {}
+        for code, region in self.regions.items():
+            if region.bucket in buckets:
+                raise _KeyError(
+                    f"regions.{code}.bucket",
+                    f"bucket {region.bucket!r} is already region {buckets[region.bucket]!r}'s",
+                )
+            buckets[region.bucket] = code
+        for i, clinic in enumerate(self.clinics):
+            for j, number in enumerate(clinic.escalation.numbers):
+                if number in seen:
+                    raise _KeyError(
+                        f"clinics[{i}].escalation.numbers[{j}]",
+                        f"number is clinic {seen[number]!r}'s own Twilio number",
+                    )
         return self
 
     def retention_days(self, clinic: Clinic, category: str) -> int:
@@ -466,4 +482,7 @@ def load_config(path: Path, cell: str | None = None) -> Config:
         raise ConfigError(f"CALLGATEWAY_CONFIG: not valid YAML{where}") from None
     except RecursionError:  # PyYAML composes nested collections recursively
         raise ConfigError("CALLGATEWAY_CONFIG: nested too deeply") from None
+    twice = duplicate_key(text)
+    if twice is not None:
+        raise ConfigError(f"{twice}: key written twice (only one may be meant)")
     return parse_config(data, cell)

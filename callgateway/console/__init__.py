@@ -18,12 +18,15 @@ def init_app(app: Flask) -> None:
     from flask_wtf.csrf import CSRFProtect
 
     from callgateway.console import auth, filters
+    from callgateway.console.ids import Id64Converter
 
     # The token lives as long as the login session; an hour-old page must still submit.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     CSRFProtect(app)
     auth.init_login(app)
     filters.register(app)
+    # Before any route is bound: every `<int:id>` of the console is a 64-bit id (ids.py).
+    app.url_map.converters["int"] = Id64Converter
     _import_pages()
     app.register_blueprint(bp)
 

@@ -27,6 +27,7 @@ from callgateway.db.models import StaffUser
 
 log = logging.getLogger(__name__)
 
+# Attempts that did not sign in, counted before the password is checked (_take_attempt).
 FAILURES_PER_ACCOUNT = 5  # per email and address, per window
 FAILURES_PER_ADDRESS = 30  # per address, whatever the email: stops spraying many accounts
 WINDOW_SECONDS = 15 * 60
@@ -67,16 +68,25 @@ def _limit_keys(email: str, address: str) -> tuple[str, str]:
     return f"console:login-fail:{digest[:40]}", f"console:login-fail-ip:{address}"
 
 
-def _too_many(client: redis.Redis, keys: tuple[str, str]) -> bool:
-    account, address = client.mget(keys)
-    return int(account or 0) >= FAILURES_PER_ACCOUNT or int(address or 0) >= FAILURES_PER_ADDRESS
-
-
-def _count_failure(client: redis.Redis, keys: tuple[str, str]) -> None:
-    pipe = client.pipeline()
+def _take_attempt(client: redis.Redis, keys: tuple[str, str]) -> bool:
+    """Count this attempt before any password is compared, in one atomic step (INCR per
+    counter): True while it is within both limits. Concurrent attempts each get their own
+    number, so however many arrive at once, at most the limit's number of passwords are
+    checked in a window; a look-then-count would let them all through together."""
+    pipe = client.pipeline(transaction=True)
     for key in keys:
         pipe.incr(key)
         pipe.expire(key, WINDOW_SECONDS, nx=True)
+    account, _, address, _ = pipe.execute()
+    return int(account) <= FAILURES_PER_ACCOUNT and int(address) <= FAILURES_PER_ADDRESS
+
+
+def _signed_in(client: redis.Redis, keys: tuple[str, str]) -> None:
+    """A right password: the account's count starts again, and the attempt is given back to
+    the address (colleagues behind one office address sign in all day)."""
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(keys[0])
+    pipe.decr(keys[1])
     pipe.execute()
 
 
@@ -120,7 +130,7 @@ def login() -> Response | str | tuple[str, int]:
     svc = services()
     keys = _limit_keys(email, request.remote_addr or "unknown")
     try:
-        if _too_many(svc.redis, keys):
+        if not _take_attempt(svc.redis, keys):
             log.warning("console login refused: too many failures")
             metrics.SIGNIN_FAILURES.labels("rate-limited").inc()
             flash("Too many failed attempts. Wait 15 minutes and try again.", "error")
@@ -135,10 +145,9 @@ def login() -> Response | str | tuple[str, int]:
             _audit_sign_in(db, email, found)
         if user is None:
             metrics.SIGNIN_FAILURES.labels("bad-credentials").inc()
-            _count_failure(svc.redis, keys)
             flash("That email and password do not match an account.", "error")
             return render_template("console/login.html", email=email, next=target), 401
-        svc.redis.delete(keys[0])
+        _signed_in(svc.redis, keys)
         user.token = secrets.token_urlsafe(32)
         sessions.start(svc.redis, user.id, user.token)
     except (redis.RedisError, SQLAlchemyError):

@@ -16,6 +16,7 @@ from flask_login import login_required
 from callgateway.config import Clinic
 from callgateway.console.access import chosen_clinics, require_clinic_audited, services
 from callgateway.console.blueprint import bp
+from callgateway.console.ids import before_arg
 from callgateway.console.queries import calls as queries
 from callgateway.console.queries import messages
 from callgateway.phone import InvalidNumber, country_of, parse_typed
@@ -63,7 +64,7 @@ def calls() -> str | tuple[str, int]:
         if not numbers:
             flash("That is not a phone number we can read. Type it as you would dial it.", "error")
     filters = queries.Filters(handled or None, outcome or None, day, numbers)
-    before = args.get("before", type=int)
+    before = before_arg()
     svc = services()
     with svc.db.session() as db:
         rows, older = ([], None)

@@ -22,6 +22,7 @@ from callgateway.console.access import (
     visible_ids,
 )
 from callgateway.console.blueprint import bp
+from callgateway.console.ids import before_arg
 from callgateway.console.queries import consent as queries
 from callgateway.phone import InvalidNumber, parse_e164
 from consent import ledger
@@ -62,7 +63,7 @@ def _page(
 def consent_page() -> str:
     return _page(
         numbers_clinic=request.args.get("clinic", ""),
-        before=request.args.get("before", type=int),
+        before=before_arg(),
     )
 
 

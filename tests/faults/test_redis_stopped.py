@@ -109,7 +109,8 @@ def test_a_recording_whose_job_could_not_be_queued_is_queued_once_when_redis_is_
     }
     with service_stopped(redis_server):
         response = tw.post("/twilio/voice/recording/status?kind=recording", callback)
-        assert (response.status_code, response.get_data()) == (200, b"")
+        # Not queued: Twilio is asked to deliver the callback again.
+        assert response.status_code == 503
     rec = one(svc, Recording, recording_sid=recording_sid)
     assert (rec.status, rec.deleted_at_twilio) == ("pending", False)  # Twilio's copy stays
     assert svc.queue is not None and svc.queue.get_job_ids() == []  # restarted empty
@@ -122,4 +123,29 @@ def test_a_recording_whose_job_could_not_be_queued_is_queued_once_when_redis_is_
     assert job is not None and job.args == (rec.id,)
     # ...and running it again while that job waits adds nothing.
     assert lifecycle.resume_stalled(svc.recordings) == 0
+    assert len(svc.queue.get_job_ids()) == 1
+
+
+def test_a_recording_callback_that_cannot_be_queued_is_503_and_its_redelivery_queues_it(
+    svc: Services, tw: TwilioSim, redis_server: Service, twilio_api: responses.RequestsMock
+) -> None:
+    phone = Phone(tw)
+    phone.dial()
+    recording_sid = sid("RE")
+    callback = {
+        **tw.voice_params(phone.call_sid),
+        "RecordingSid": recording_sid,
+        "RecordingStatus": "completed",
+        "RecordingDuration": "12",
+    }
+    with service_stopped(redis_server):
+        first = tw.post("/twilio/voice/recording/status?kind=recording", callback)
+    assert first.status_code == 503
+    # Twilio's redelivery, Redis back: queued now, without waiting for the daily job.
+    again = tw.post("/twilio/voice/recording/status?kind=recording", callback)
+    assert (again.status_code, again.get_data()) == (200, b"")
+    rec = one(svc, Recording, recording_sid=recording_sid)
+    assert svc.queue is not None
+    assert svc.queue.get_job_ids() == [lifecycle.transfer_job_id(rec.id)]
+    assert tw.post("/twilio/voice/recording/status?kind=recording", callback).status_code == 200
     assert len(svc.queue.get_job_ids()) == 1

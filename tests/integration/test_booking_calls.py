@@ -49,7 +49,7 @@ def test_the_agent_greets_inside_a_gather_that_listens_for_speech_and_keys(
         'speechTimeout="auto"',
         'language="en-GB"',
         'numDigits="1"',
-        f'action="{BASE_URL}{TURN}"',
+        f'action="{BASE_URL}{TURN}?step=1"',
         'actionOnEmptyResult="true"',
         'hints="Initial assessment, Follow-up session, book, move, cancel, person"',
     ):

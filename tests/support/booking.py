@@ -8,6 +8,7 @@ The fixtures are named `aws`, `svc` and `rest`; import `fixture_aws`, `fixture_s
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -102,15 +103,23 @@ class Phone:
         self.last = body
         return heard
 
-    def say(self, speech: str = "", digits: str = "", confidence: str = "0.92") -> str:
+    def turn(self, speech: str = "", digits: str = "", confidence: str = "0.92") -> tuple:
+        """The (url, form) Twilio posts when the caller answers the last Gather."""
         extra = {"CallStatus": "in-progress"}
         if digits:
             extra["Digits"] = digits
         elif speech:
             extra.update(SpeechResult=speech, Confidence=confidence)
-        response = self.tw.post(
-            TURN, self.tw.voice_params(self.call_sid, self.from_, self.to, **extra)
-        )
+        return self.action, self.tw.voice_params(self.call_sid, self.from_, self.to, **extra)
+
+    @property
+    def action(self) -> str:
+        """Where the last Gather sends the caller's answer, as Twilio follows it."""
+        found = re.search(r'<Gather [^>]*action="([^"]*)"', self.last)
+        return html.unescape(found.group(1)) if found else TURN
+
+    def say(self, speech: str = "", digits: str = "", confidence: str = "0.92") -> str:
+        response = self.tw.post(*self.turn(speech, digits, confidence))
         assert response.status_code == 200
         self.last = response.get_data(as_text=True)
         return said(self.last)
@@ -120,7 +129,7 @@ class Phone:
 
     @property
     def listening(self) -> bool:
-        return f'action="{BASE_URL}{TURN}"' in self.last and "<Gather" in self.last
+        return f'action="{BASE_URL}{TURN}?step=' in self.last and "<Gather" in self.last
 
     @property
     def dialled_person(self) -> bool:
