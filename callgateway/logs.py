@@ -56,8 +56,9 @@ _NOT_PERSONAL = (date, time, timedelta, UUID)
 # Libraries that would print URLs with numbers in them at INFO/DEBUG.
 _QUIET = ("twilio", "botocore", "urllib3", "httpx", "openai", "werkzeug")
 # Libraries that attach plain-text handlers of their own: rq's worker prints its lines to
-# stdout (`rq.logutils.setup_loghandlers`, called by `rq worker` before our worker exists).
-_ADOPTED = frozenset({"rq"})
+# stdout (`rq.logutils.setup_loghandlers`, called by `rq worker` before our worker exists),
+# gunicorn its own to stderr (unless told otherwise, `callgateway.cli.serve_cmd.JsonLogger`).
+_ADOPTED = frozenset({"rq", "gunicorn"})
 
 
 def _mask_match(match: re.Match[str]) -> str:

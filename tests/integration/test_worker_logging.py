@@ -1,18 +1,22 @@
-"""One log stream: the Procfile's worker (the jobs' records and rq's own lines alike) and
-its outbox sweeper write JSON lines, numbers masked, timestamps, ids and references as they
-were."""
+"""One log stream: the Procfile's worker (the jobs' records and rq's own lines alike), its
+outbox sweeper and its web process (gunicorn's own lines too) write JSON lines, numbers
+masked, timestamps, ids and references as they were."""
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import requests
 from redis import Redis
 from rq import Queue
 
+from devtools.services import free_port
 from tests.support.cli import CALLGATEWAY, cli_env
 from tests.support.settings import ROOT
 
@@ -93,3 +97,29 @@ def test_the_outbox_sweeper_writes_each_pass_as_a_json_log_line(
     assert (record["done"], record["retry"], record["failed"]) == (0, 0, 0)
     assert out == ""
     assert all(json.loads(line) for line in err.splitlines())
+
+
+def test_the_web_process_writes_gunicorns_own_lines_as_json_too(
+    sqlite_url: str, redis_url: str
+) -> None:
+    port = free_port()
+    env = cli_env(DATABASE_URL=sqlite_url, REDIS_URL=redis_url)
+    web = subprocess.Popen(
+        [CALLGATEWAY, "serve", "--port", str(port), "--workers", "1"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+    finally:
+        web.send_signal(signal.SIGTERM)
+        _, err = web.communicate(timeout=30)
+    lines = [json.loads(line) for line in err.splitlines()]  # every line, none skipped
+    gunicorn = [r["msg"] for r in lines if r["logger"].startswith("gunicorn")]
+    assert any(m.startswith("Listening at") for m in gunicorn), err
+    assert any(m.startswith("Booting worker") for m in gunicorn), err
