@@ -346,6 +346,7 @@ def _store(desk: RecordingDesk, row: Recording, clinic: Clinic) -> bool:
             .values(
                 status=STORED,
                 bucket=stored.bucket,
+                version_id=stored.version_id,
                 size_bytes=stored.size,
                 sha256=stored.sha256,
                 error=None,

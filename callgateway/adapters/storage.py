@@ -14,7 +14,8 @@ export or erase finds all of them with one listing per clinic.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -29,6 +30,11 @@ from callgateway.phone import ANONYMOUS, subject_hash
 
 # What a bucket outage looks like to callers: retry later, never write elsewhere.
 StorageError = (BotoCoreError, ClientError)
+# purge_many: version listings in flight at once, for keys with no recorded version (boto3
+# clients are thread-safe; S3 answers each in tens of milliseconds, so the sweep waits on
+# the network, not the CPU), and versions per DeleteObjects request (S3's limit).
+PURGE_THREADS = 8
+DELETE_BATCH = 1000
 
 
 class RegionViolation(RuntimeError):
@@ -51,6 +57,9 @@ class StoredObject:
     size: int
     sha256: str
     etag: str | None = None
+    # The version this put made: S3's id in a versioned bucket, "null" in one without
+    # versioning (S3's name for that version). Deleting it by id needs no listing.
+    version_id: str = "null"
 
 
 class RegionStorage:
@@ -150,7 +159,15 @@ class RegionStorage:
             Metadata={"sha256": digest},
             **sse,
         )
-        return StoredObject(region, settings.bucket, key, len(body), digest, response.get("ETag"))
+        return StoredObject(
+            region,
+            settings.bucket,
+            key,
+            len(body),
+            digest,
+            response.get("ETag"),
+            response.get("VersionId") or "null",
+        )
 
     def get(self, clinic: Clinic, key: str) -> bytes:
         region = self._check(clinic, key, None)
@@ -185,6 +202,56 @@ class RegionStorage:
         if not removed:
             client.delete_object(Bucket=bucket, Key=key)  # unversioned stores, or a no-op
         return removed
+
+    def purge_many(
+        self, region_code: str, objects: Sequence[tuple[str, str | None]]
+    ) -> tuple[list[str], list[str]]:
+        """Delete many (key, version id) of one region, up to 1000 a request: the retention
+        sweep. A version recorded at put time is deleted by its id, with no listing; a key
+        without one (written before versions were recorded) has every version listed
+        first, as `purge` does. Returns (keys now gone, keys that failed)."""
+        if region_code not in self.config.regions:
+            raise RegionViolation(f"unknown region {region_code!r}")
+        for key, _ in objects:
+            if not key.startswith("clinics/") or ".." in key:
+                raise RegionViolation("key must start with 'clinics/'")
+        bucket = self.config.regions[region_code].bucket
+        client = self.client(region_code)
+
+        def versions(key: str) -> list[dict[str, str]] | None:
+            try:
+                found = [
+                    {"Key": key, "VersionId": item["VersionId"]}
+                    for page in client.get_paginator("list_object_versions").paginate(
+                        Bucket=bucket, Prefix=key
+                    )
+                    for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+                    if item["Key"] == key  # the prefix also matches longer keys
+                ]
+            except StorageError:
+                return None
+            return found or [{"Key": key}]  # already gone: a no-op
+
+        failed: set[str] = set()
+        targets = [{"Key": k, "VersionId": v} for k, v in objects if v]
+        unversioned = [k for k, v in objects if not v]
+        with ThreadPoolExecutor(max_workers=PURGE_THREADS) as pool:
+            for key, found in zip(unversioned, pool.map(versions, unversioned), strict=True):
+                if found is None:
+                    failed.add(key)
+                else:
+                    targets.extend(found)
+        for start in range(0, len(targets), DELETE_BATCH):
+            chunk = targets[start : start + DELETE_BATCH]
+            try:
+                response = client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": chunk, "Quiet": True}
+                )
+            except StorageError:
+                failed.update(item["Key"] for item in chunk)
+                continue
+            failed.update(error["Key"] for error in response.get("Errors", []))
+        return [key for key, _ in objects if key not in failed], sorted(failed)
 
     def keys(self, region_code: str, prefix: str) -> Iterator[str]:
         """Keys under `prefix` (which must be inside `clinics/`) in a region's bucket."""

@@ -32,6 +32,7 @@ from callgateway.config import Clinic
 from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_ignore
 from callgateway.db.models import Appointment, Message, OutboxItem
+from callgateway.db.objects import object_written, record_object
 from callgateway.sms.delivery import UNKNOWN, adopt_if_sent
 
 if TYPE_CHECKING:
@@ -89,6 +90,16 @@ def appointment_changed(
     transaction. `event` is booked | moved | cancelled. Returns the outbox ids."""
     payload = {"appointment_id": appointment.id, "ref": appointment.ref, "event": event}
     ids = [_add(session, APPOINTMENT_JSON, clinic.id, payload, now, appointment.retention_until)]
+    # The copy's ledger row, with its outbox entry: the retention sweep finds it from here.
+    record_object(
+        session,
+        clinic_id=clinic.id,
+        region=clinic.region,
+        key=appointment_key(clinic.id, appointment.ref),
+        category="appointment",
+        retention_until=appointment.retention_until,
+        now=now,
+    )
     if sms_from:
         ids.append(
             _add(
@@ -239,6 +250,8 @@ def _put_appointment(services: Services, clinic: Clinic, item: OutboxItem) -> st
         raise GiveUp(str(exc)) from None
     except Exception as exc:  # botocore's many error types: any bucket trouble is retried
         raise Retry(f"bucket write failed: {type(exc).__name__}") from None
+    with services.db.session() as session:
+        object_written(session, stored.key, stored.version_id)
     return f"{stored.region}:{stored.bucket}/{stored.key}"
 
 

@@ -12,14 +12,26 @@ import os
 from typing import Any
 
 import click
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
+from callgateway import logs
 from callgateway.cli.common import main, settings
 from callgateway.config import load_config
 from callgateway.config.settings import DEV_AUTH_TOKEN
 from callgateway.ops import gunicorn_conf
 
 THREADS = 128  # the Procfile's ${WEB_THREADS:-128}
+
+
+class JsonLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's logger writing into the one JSON stream (callgateway.logs): its own lines
+    (starting, listening, booting and reaping workers) included, in the master and every
+    worker. The Procfile's `web` names it with --logger-class."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        logs.configure()  # takes gunicorn's plain-text handlers off its loggers
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -71,5 +83,6 @@ def serve(port: int, host: str, workers: int, threads: int) -> None:
             "on_starting": gunicorn_conf.on_starting,
             "post_fork": gunicorn_conf.post_fork,
             "child_exit": gunicorn_conf.child_exit,
+            "logger_class": "callgateway.cli.serve_cmd.JsonLogger",
         }
     ).run()

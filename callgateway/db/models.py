@@ -222,6 +222,8 @@ class Recording(Retained, Base):
     region: Mapped[str] = mapped_column(String(16))
     bucket: Mapped[str | None] = mapped_column(String(128))
     key: Mapped[str | None] = mapped_column(String(512))
+    # The bucket version the transfer wrote (callgateway.adapters.storage.StoredObject).
+    version_id: Mapped[str | None] = mapped_column(String(1024))
     media_url: Mapped[str | None] = mapped_column(String(512))
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
     size_bytes: Mapped[int | None] = mapped_column(Integer)
@@ -314,3 +316,25 @@ class OutboxItem(Retained, Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class StoredObject(Retained, Base):
+    """A bucket object we write, other than a recording or voicemail (whose `recordings` row
+    says where it is): its key, its region and the day it must be gone. Written before the
+    object exists (with the outbox entry that will write it, or just before the put), so the
+    retention sweep finds every expired object from the database, never by listing buckets.
+
+    `region` is empty only for rows made by migration 0005 from what existed before it (the
+    sweep then takes the clinic's region from the config)."""
+
+    __tablename__ = "stored_objects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), unique=True)
+    clinic_id: Mapped[str] = mapped_column(String(64), index=True)
+    region: Mapped[str | None] = mapped_column(String(16))
+    # The version the last put wrote, once it is written: the sweep deletes it by id. A
+    # version a key's earlier put left behind (an appointment moved) is noncurrent, and the
+    # bucket's noncurrent-version rule removes it (infra/cloudformation/cell.yaml).
+    version_id: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -23,6 +23,14 @@ log = logging.getLogger(__name__)
 
 SWEEP_AT = time(3, 0)  # UTC: the quiet hours of most of our regions' clinics
 SWEEP_JOB = "callgateway.jobs.daily.retention_sweep"
+# RQ kills a job at its timeout (180 s unless told). The sweep stops starting batches when
+# its budget is spent, leaving the rest to tomorrow, so the job ends on its own well inside
+# the timeout with time left for the recordings' catch-up. A day's expiries at a busy clinic
+# are thousands of objects; 99k expiring at once (a clinic's retention shortened) took 47 s
+# and 198 S3 requests on moto (bench/retention.py), so 50 minutes leaves room for a slow
+# bucket, and for recordings from before their versions were recorded (listed one by one).
+SWEEP_TIMEOUT = timedelta(hours=1)
+SWEEP_BUDGET = timedelta(minutes=50)
 
 
 def _reconcile(desk: RecordingDesk, now: datetime) -> None:
@@ -47,7 +55,12 @@ def retention_sweep(now_iso: str | None = None, reschedule: bool = True) -> dict
     try:
         with wired() as services:
             now = datetime.fromisoformat(now_iso) if now_iso else services.clock()
-            result = sweep(services, now, actor="job:retention-sweep")
+            result = sweep(services, now, actor="job:retention-sweep", budget=SWEEP_BUDGET)
+            if not result.finished:
+                log.warning(
+                    "retention sweep ran out of its time budget; tomorrow's run goes on",
+                    extra={"counts": result.counts()},
+                )
             desk = services.recordings
             lifecycle.resume_stalled(desk)
             _reconcile(desk, now)
@@ -71,11 +84,21 @@ def schedule_daily_sweep(queue: Queue, now: datetime | None = None) -> Job:
     """Book the next 03:00 UTC sweep once; returns the (new or already booked) job."""
     when = next_sweep_time(now or datetime.now(UTC))
     job_id = sweep_job_id(when)
+    timeout = int(SWEEP_TIMEOUT.total_seconds())
     try:
-        return Job.fetch(job_id, connection=queue.connection)
+        booked = Job.fetch(job_id, connection=queue.connection)
     except NoSuchJobError:
         pass
+    else:
+        if booked.timeout != timeout:  # booked by a release that gave it none
+            booked.timeout = timeout
+            booked.save()
+        return booked
     log.info("retention sweep scheduled", extra={"at": when.isoformat()})
     return queue.enqueue_at(
-        when, SWEEP_JOB, job_id=job_id, retry=Retry(max=3, interval=[300, 1800, 3600])
+        when,
+        SWEEP_JOB,
+        job_id=job_id,
+        job_timeout=timeout,
+        retry=Retry(max=3, interval=[300, 1800, 3600]),
     )

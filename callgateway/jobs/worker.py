@@ -54,9 +54,10 @@ class Job(RQJob):
 class Worker(RQWorker):
     """`rq worker --worker-class callgateway.jobs.worker.Worker`.
 
-    Without it, the jobs' log records reach only Python's last-resort handler: plain text,
-    warnings and up, no masking of numbers. rq's own lines (job ids and dotted paths) keep
-    rq's handler, which does not pass them on, so nothing is printed twice.
+    One log stream: the jobs' records and rq's own lines (which quote job arguments) are
+    written by `logs.configure()`'s JSON handler, numbers masked. `rq worker` gives rq's
+    loggers plain-text handlers of its own before this class exists; `configure()` takes
+    them off, and rq's later set-up (`bootstrap`) then finds the root's handler and adds none.
     """
 
     job_class = Job

@@ -32,6 +32,7 @@ from callgateway.config.hours import parse_days, parse_time
 from callgateway.config.retention import retention_until
 from callgateway.db.insert import insert_new
 from callgateway.db.models_outbound import CheckinAttempt, CheckinSchedule
+from callgateway.db.objects import object_written, record_object
 from callgateway.outbound import scheduling
 from callgateway.outbound.calling import CallKind, place_call
 from callgateway.outbound.timing import at_local, next_occurrence
@@ -233,14 +234,25 @@ def upload_recording(services: Services, clinic: Clinic, body: bytes, content_ty
     assert services.storage is not None
     ext = {"audio/mpeg": "mp3", "audio/wav": "wav", "audio/x-wav": "wav"}.get(content_type, "bin")
     key = f"clinics/{clinic.id}/checkins/{uuid.uuid4().hex}.{ext}"
-    services.storage.put(
-        clinic,
-        key,
-        body,
-        category="appointment",
-        retention_until=retention_until(services.config, clinic, "appointment", services.clock()),
+    now = services.clock()
+    keep_until = retention_until(services.config, clinic, "appointment", now)
+    # The ledger row first, committed: the retention sweep finds the object from it.
+    with services.db.session() as session:
+        record_object(
+            session,
+            clinic_id=clinic.id,
+            region=clinic.region,
+            key=key,
+            category="appointment",
+            retention_until=keep_until,
+            now=now,
+        )
+    stored = services.storage.put(
+        clinic, key, body, category="appointment", retention_until=keep_until,
         content_type=content_type,
-    )
+    )  # fmt: skip
+    with services.db.session() as session:
+        object_written(session, key, stored.version_id)
     return key
 
 

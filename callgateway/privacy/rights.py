@@ -35,6 +35,7 @@ from callgateway.db.models import (
     CallTurn,
     ConsentEvent,
     Recording,
+    StoredObject,
     Suppression,
     WorkItem,
 )
@@ -434,6 +435,8 @@ def erase(services: Services, phone: str, clinic_id: str, actor: str) -> Erased:
         counts["recordings"] = _delete(
             s, delete(Recording).where(Recording.id.in_([r.id for r in held.recordings]))
         )
+        # The ledger rows of the objects just purged (the sweep has nothing left to find).
+        s.execute(delete(StoredObject).where(StoredObject.key.in_([key for _, key in keys])))
         counts["consent_events"] = _delete(
             s,
             delete(ConsentEvent).where(

@@ -1,7 +1,7 @@
 """`make dev`'s promise, end to end: after a recorded call from the terminal phone the
 recording sits in the clinic's region bucket with its tags and is gone from (the fake)
 Twilio; `rights export` lists it, `rights erase` removes it and everything else of the
-number, and `retention sweep --now 2040-01-01` empties what has expired.
+number, and `retention sweep --now 2040-01-01 --yes` empties what has expired.
 
 Like `make dev`: a real `callgateway serve`, the fake Twilio REST API, a real `rq worker`
 and the moto S3 endpoint; the test's own bucket names and database.
@@ -154,7 +154,7 @@ def test_a_sweep_in_2040_empties_what_has_expired(dev_stack: DevStack) -> None:
     dev_stack.work()
     assert len(dev_stack.objects()) == 1
 
-    swept = json.loads(dev_stack.cli("retention", "sweep", "--now", "2040-01-01").stdout)
+    swept = json.loads(dev_stack.cli("retention", "sweep", "--now", "2040-01-01", "--yes").stdout)
 
     assert swept["recording"] == 1 and swept["call-metadata"] >= 1
     assert dev_stack.objects() == []
