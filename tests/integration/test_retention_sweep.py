@@ -4,6 +4,8 @@ expired recording), keeps what has not expired, and keeps an expired opt-out sup
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from callgateway.privacy.sweep import retained_tables, sweep
 from callgateway.wiring import Services
 from consent import gate
 from recordings import lifecycle
-from tests.support.cli import run_cli
+from tests.support.cli import CALLGATEWAY, ROOT, run_cli
 from tests.support.regions import all_objects, s3, stored_cli_env
 from tests.support.subject_data import API, seed
 from tests.support.twilio import CLINIC_UK, CLINIC_US, PATIENT, PATIENT_2, TwilioSim
@@ -361,7 +363,7 @@ def test_the_daily_sweep_job_carries_a_timeout_that_fits_its_work(svc: Services)
     assert tomorrow.timeout == 3600
 
 
-def test_a_cli_sweep_in_the_future_is_refused_without_yes_and_a_dry_run_lists(
+def test_a_cli_sweep_in_the_future_asks_at_a_terminal_warns_a_script_and_a_dry_run_lists(
     svc: Services,
     tw: TwilioSim,
     twilio_api: responses.RequestsMock,
@@ -375,9 +377,20 @@ def test_a_cli_sweep_in_the_future_is_refused_without_yes_and_a_dry_run_lists(
     )  # fmt: skip
     rows = row_counts(svc)
 
-    refused = run_cli(["retention", "sweep", "--now", "2040-01-01"], env)
-    assert refused.returncode != 0 and refused.stdout == ""
-    assert refused.stderr.strip().count("\n") == 0 and "--yes" in refused.stderr
+    # A person at a terminal is asked, and "n" deletes nothing.
+    leader, follower = os.openpty()
+    try:
+        asked = subprocess.Popen(
+            [CALLGATEWAY, "retention", "sweep", "--now", "2040-01-01"],
+            stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env, cwd=ROOT, text=True,
+        )  # fmt: skip
+        os.write(leader, b"n\n")
+        out, err = asked.communicate(timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert asked.returncode != 0 and out == "" and "Sweep anyway?" in err
     assert row_counts(svc) == rows and all_objects(aws_env, svc.config)["uk"] == [key]
 
     dry = run_cli(["retention", "sweep", "--now", "2040-01-01", "--dry-run"], env)
@@ -390,14 +403,17 @@ def test_a_cli_sweep_in_the_future_is_refused_without_yes_and_a_dry_run_lists(
     progress = [json.loads(line) for line in dry.stderr.splitlines()]
     assert progress[-1]["done"] == progress[-1]["total"] == sum(counts.values())
 
-    swept = run_cli(["retention", "sweep", "--now", "2040-01-01", "--yes"], env)
+    # A script (no terminal) that names the date sweeps, as contract §6 says, with a warning.
+    swept = run_cli(["retention", "sweep", "--now", "2040-01-01"], env)
     assert swept.returncode == 0, swept.stderr
     assert json.loads(swept.stdout) == counts
+    assert "in the future" in swept.stderr
     assert all_objects(aws_env, svc.config)["uk"] == []
 
     # Today's date is not the future: no question asked.
     today = run_cli(["retention", "sweep"], env)
     assert today.returncode == 0, today.stderr
+    assert "warning" not in today.stderr
 
 
 def test_an_erase_takes_the_ledger_rows_of_the_objects_it_deleted(
