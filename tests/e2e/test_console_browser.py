@@ -471,3 +471,64 @@ def test_front_desk_calls_a_patient_back_from_the_call_page(
     page.reload()
     expect(page.locator("#callbacks")).to_contain_text("spoke to the patient")
     page.screenshot(path=str(artifacts / "console-call-back.png"), full_page=True)
+
+
+def test_an_admin_requires_a_sign_in_code_and_disables_a_leaver(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    open_browser: Callable[..., Any],  # noqa: F811
+    artifacts: Path,  # noqa: F811
+) -> None:
+    import pyotp
+
+    from callgateway.console import second_factor
+
+    cg = console_gateway
+    admin, enrolling, leaver = "admin@group.example", "nurse@spree.example", "leaver@spree.example"
+    for email, args in (
+        (admin, ["--all", "--role", "admin"]),
+        (enrolling, ["--clinic", "spree-hausarzt"]),
+        (leaver, ["--clinic", "spree-hausarzt"]),
+    ):
+        added = cg.gw.cli("users", "add", "--email", email, *args, stdin=PASSWORD + "\n")
+        assert added.returncode == 0 or "already exists" in added.stderr, added.stderr
+    try:
+        boss = open_browser()
+        sign_in(boss, cg, admin, "/users")
+        require = "Require a sign-in code at Hausarztpraxis an der Spree"
+        boss.get_by_role("button", name=require).click()
+        expect(boss.locator(".flash")).to_contain_text("a sign-in code is now required")
+
+        # A Spree nurse signs in: password, then sets up the authenticator and types its code.
+        nurse = open_browser(PHONE)
+        nurse.goto(cg.console + "/queue")
+        nurse.get_by_label("Email").fill(enrolling)
+        nurse.get_by_label("Password").fill(PASSWORD)
+        nurse.get_by_role("button", name="Sign in").click()
+        expect(nurse.get_by_role("heading", name="Set up your sign-in code")).to_be_visible()
+        secret = nurse.locator("#totp-secret").inner_text().replace(" ", "")
+        nurse.screenshot(path=str(artifacts / "console-totp-enrol-phone.png"), full_page=True)
+        nurse.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+        nurse.get_by_role("button", name="Finish set-up and sign in").click()
+        expect(nurse).to_have_url(cg.console + "/queue")
+
+        # A leaver, signed in elsewhere, is disabled by the admin and is out at once.
+        gone = open_browser()
+        gone.goto(cg.console + "/queue")
+        gone.get_by_label("Email").fill(leaver)
+        gone.get_by_label("Password").fill(PASSWORD)
+        gone.get_by_role("button", name="Sign in").click()
+        expect(gone.get_by_role("heading", name="Set up your sign-in code")).to_be_visible()
+        gone.get_by_label("Code").fill(
+            pyotp.TOTP(gone.locator("#totp-secret").inner_text().replace(" ", "")).now()
+        )
+        gone.get_by_role("button", name="Finish set-up and sign in").click()
+        expect(gone).to_have_url(cg.console + "/queue")
+        boss.reload()
+        boss.get_by_role("button", name=f"Disable {leaver}").click()
+        expect(boss.locator(".flash")).to_contain_text("is disabled and signed out everywhere")
+        boss.screenshot(path=str(artifacts / "console-users.png"), full_page=True)
+        gone.reload()
+        expect(gone).to_have_url(re.compile(r"/console/login\?next="))
+    finally:
+        with cg.services.db.session() as db:
+            second_factor.set_required(db, "spree-hausarzt", False, datetime.now(UTC))

@@ -149,6 +149,19 @@ ROUTES = [
     ),
     Route("/console/users", "GET", "/console/users", filtered=False, admin_only=True),
     Route(
+        "/console/users/<int:user_id>/totp/reset",
+        "POST",
+        "/console/users/{user}/totp/reset",
+        admin_only=True,
+    ),
+    Route(
+        "/console/clinics/<clinic_id>/totp",
+        "POST",
+        "/console/clinics/{clinic}/totp",
+        {"required": "0"},
+        admin_only=True,
+    ),
+    Route(
         "/console/users/<int:user_id>/phone",
         "POST",
         "/console/users/{user}/phone",
@@ -178,7 +191,12 @@ ROUTES = [
     ),
 ]
 # Not about any clinic's data: signing in and out (covered in test_console.py).
-UNSCOPED = {"/console/login", "/console/logout", "/console/static/<path:filename>"}
+UNSCOPED = {
+    "/console/login",
+    "/console/login/code",
+    "/console/logout",
+    "/console/static/<path:filename>",
+}
 
 
 @pytest.fixture
