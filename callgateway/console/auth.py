@@ -49,7 +49,7 @@ def load_user(user_id: str) -> ConsoleUser | None:
         return None
     svc = services()
     try:
-        owner = sessions.owner(svc.redis, token)
+        owner = sessions.owner(svc.redis, token, svc.clock().timestamp())
     except redis.RedisError:
         log.warning("console session store unreachable: treating the request as signed out")
         return None
@@ -152,7 +152,7 @@ def login() -> Response | str | tuple[str, int]:
 
 def _start_session(user: ConsoleUser) -> None:
     user.token = secrets.token_urlsafe(32)
-    sessions.start(services().redis, user.id, user.token)
+    sessions.start(services().redis, user.id, user.token, services().clock().timestamp())
 
 
 def _signed_in(user: ConsoleUser, target: str) -> Response:

@@ -13,7 +13,7 @@ from callgateway.console.blueprint import bp
 from callgateway.console.queries import work as queries
 from callgateway.db.models import WorkItem
 
-LIVE_KINDS = ("escalation", "callback")
+LIVE_KINDS = queries.QUEUE_KINDS
 LIVE_STATUSES = ("open", "claimed")
 POLL_SECONDS = 5
 DONE_SHOWN = timedelta(hours=24)  # finished items stay listed this long

@@ -532,3 +532,44 @@ def test_an_admin_requires_a_sign_in_code_and_disables_a_leaver(
     finally:
         with cg.services.db.session() as db:
             second_factor.set_required(db, "spree-hausarzt", False, datetime.now(UTC))
+
+
+def test_the_badge_and_tab_title_follow_the_queue_and_an_ended_session_says_so(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    open_browser: Callable[..., Any],  # noqa: F811
+    artifacts: Path,  # noqa: F811
+) -> None:
+    from callgateway.console import sessions
+    from callgateway.db.models import StaffUser
+
+    cg = console_gateway
+    page = open_browser()
+    sign_in(page, cg, RIVERSIDE_STAFF, "/queue")
+    open_now = int(page.locator("#open-count").inner_text())
+    cg.gw.cli(
+        "call", "--to", CLINIC_UK, "--from", "+447700900560", "--dial", "no-answer",
+        stdin="can I speak to someone\n1\n",
+    )  # fmt: skip
+    with cg.services.db.session() as session:
+        waiting = session.scalar(
+            select(func.count()).where(
+                WorkItem.clinic_id == "riverside-physio",
+                WorkItem.status == "open",
+                WorkItem.kind.in_(("escalation", "callback")),
+            )
+        )
+    assert waiting is not None and waiting > open_now
+    expect(page.locator("#open-count")).to_have_text(str(waiting))
+    expect(page).to_have_title(re.compile(rf"^\({waiting}\) Queue"))
+    # The session ends behind the page's back (idle, the day's cap, disabled...).
+    with cg.services.db.session() as session:
+        user_id = session.scalars(
+            select(StaffUser.id).where(StaffUser.email == RIVERSIDE_STAFF)
+        ).one()
+    sessions.end_all(cg.services.redis, user_id)
+    banner = page.locator("#signed-out")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("You have been signed out")
+    page.screenshot(path=str(artifacts / "console-signed-out.png"), full_page=True)
+    banner.get_by_role("link", name="Sign in again").click()
+    expect(page).to_have_url(re.compile(r"/console/login"))

@@ -51,12 +51,21 @@ def recent_items(
     return [(item, email) for item, email in db.execute(stmt)]
 
 
+# What the queue lists (voicemails have their own page): the badge counts the same rows.
+QUEUE_KINDS = ("escalation", "callback")
+
+
 def open_count(db: Session, clinic_ids: list[str]) -> int:
-    """How many items at these clinics nobody has claimed yet."""
+    """How many queue items at these clinics nobody has claimed yet: the rows the queue
+    shows as open, and the same number as its poller's X-Open-Count."""
     stmt = (
         select(func.count())
         .select_from(WorkItem)
-        .where(WorkItem.clinic_id.in_(clinic_ids), WorkItem.status == "open")
+        .where(
+            WorkItem.clinic_id.in_(clinic_ids),
+            WorkItem.status == "open",
+            WorkItem.kind.in_(QUEUE_KINDS),
+        )
     )
     return db.scalar(stmt) or 0
 
