@@ -205,9 +205,28 @@ def test_forms_without_the_csrf_token_are_refused(svc: Services) -> None:
     add_user(svc, "amy@riverside.example", ["riverside-physio"])
     b = browser(svc)
     b.login("amy@riverside.example")
-    response = b.post(f"/console/outbound/checkins/{schedule_id}/delete", csrf=False)
+    response = b.post(
+        f"/console/outbound/checkins/{schedule_id}/delete", {"confirm": "yes"}, csrf=False
+    )
     assert response.status_code == 400
     assert len(schedules(svc)) == 1
+
+
+def test_deleting_a_schedule_asks_first_and_deletes_only_when_confirmed(svc: Services) -> None:
+    schedule_id = missed_check_in(svc)
+    add_user(svc, "amy@riverside.example", ["riverside-physio"])
+    b = browser(svc)
+    b.login("amy@riverside.example")
+    page = b.text("/console/outbound/checkins")
+    assert f"/console/outbound/checkins/{schedule_id}/delete" in page
+    asked = b.post(f"/console/outbound/checkins/{schedule_id}/delete")
+    body = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "Delete this check-in schedule?" in body
+    assert "+447700900123" not in body and "No, keep it" in body
+    assert len(schedules(svc)) == 1
+    done = b.post(f"/console/outbound/checkins/{schedule_id}/delete", {"confirm": "yes"})
+    assert done.status_code == 303
+    assert schedules(svc) == []
 
 
 def test_upcoming_reminders_page_lists_only_my_clinics(svc: Services) -> None:

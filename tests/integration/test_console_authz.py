@@ -123,6 +123,7 @@ ROUTES = [
         "/console/outbound/checkins/<int:schedule_id>/delete",
         "POST",
         "/console/outbound/checkins/{schedule}/delete",
+        {"confirm": "yes"},
     ),
     Route("/console/calls/<int:call_id>", "GET", "/console/calls/{call}", audited=True),
     Route("/console/calls/sid/<call_sid>", "GET", "/console/calls/sid/{call_sid}", audited=True),
