@@ -256,6 +256,32 @@ def test_upcoming_reminders_page_lists_only_my_clinics(svc: Services) -> None:
     assert "+44******0123" not in bob.text("/console/outbound/reminders")
 
 
+def test_a_skipped_reminder_says_why_in_words_not_codes(svc: Services) -> None:
+    from callgateway.booking import appointments
+    from callgateway.outbound import reminders
+
+    svc.clock = fixed(datetime(2037, 6, 10, 9, 0, tzinfo=UTC))
+    clinic = svc.directory.by_id("riverside-physio")
+    with svc.db.session() as s:
+        appt = appointments.book(
+            s,
+            svc.config,
+            clinic,
+            phone=PATIENT,
+            type_id="initial",
+            start=datetime(2037, 6, 10, 11, 0, tzinfo=UTC),  # two hours away
+            now=svc.clock(),
+        )
+    reminders.on_appointment_changed(svc, appt.id)
+    add_user(svc, "amy@riverside.example", ["riverside-physio"])
+    amy = browser(svc)
+    amy.login("amy@riverside.example")
+    page = amy.text("/console/outbound/reminders")
+    assert "Not sent" in page
+    assert "booked too close to the appointment for a reminder" in page
+    assert "booked-inside-window" not in page and ">skipped<" not in page
+
+
 def test_daily_summary_page_shows_the_missed_check_in(svc: Services) -> None:
     missed_check_in(svc)
     add_user(svc, "amy@riverside.example", ["riverside-physio"])
