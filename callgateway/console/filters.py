@@ -82,6 +82,13 @@ REMINDER_REASONS = {
 }
 
 
+def waited(minutes: int) -> str:
+    minutes = max(0, int(minutes))
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def reminder_reason(reason: str | None) -> str:
     if not reason:
         return ""
@@ -141,4 +148,5 @@ def register(app: Flask) -> None:
         why_label=lambda v: WHY.get(v or "", v or NONE),
         reminder_status=lambda v: REMINDER_STATUSES.get(v or "", (v or NONE).capitalize()),
         reminder_reason=reminder_reason,
+        waited=waited,
     )
