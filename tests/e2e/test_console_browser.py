@@ -10,6 +10,7 @@ checks whichever of the two paths the clock chose.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -367,8 +368,13 @@ def test_front_desk_reads_a_booking_calls_story_and_plays_a_voicemail_from_its_c
     expect(page.locator("#transcript")).to_contain_text("can I speak to someone")
     page.get_by_role("button", name=re.compile("Play the voicemail")).click()
     expect(page.locator("#recordings audio")).to_have_count(1)
-    # The browser loads the audio through the presigned link, under the page's CSP.
-    page.wait_for_function("document.querySelector('audio').readyState >= 1", timeout=15_000)
+    # The browser loads the audio through the presigned link, under the page's CSP. Polled
+    # from here: wait_for_function's own polling evaluates strings, which that CSP forbids.
+    deadline = time.monotonic() + 15
+    ready = "document.querySelector('#recordings audio').readyState"
+    while page.evaluate(ready) < 1:
+        assert time.monotonic() < deadline, "the audio did not load"
+        page.wait_for_timeout(100)
     assert count(cg, plays) == plays_before + 1
     page.screenshot(path=str(artifacts / "console-call-page-voicemail.png"), full_page=True)
 
@@ -394,20 +400,20 @@ def test_front_desk_answers_a_text_and_is_told_why_not_for_a_number_that_texted_
 ) -> None:
     cg = console_gateway
     late, stopped = "+447700900558", "+447700900559"  # numbers of this test alone
-    cg.gw.cli("sms", "--to", CLINIC_UK, "--from", late, "Running ten minutes late")
+    cg.gw.cli("sms", "--to", CLINIC_UK, "--from", late, "Stuck in traffic, twelve minutes late")
     cg.gw.cli("sms", "--to", CLINIC_UK, "--from", stopped, "Is parking free?")
     cg.gw.cli("sms", "--to", CLINIC_UK, "--from", stopped, "STOP")
     page = open_browser()
     sign_in(page, cg, RIVERSIDE_STAFF, "/messages?show=all")
 
-    row = page.locator("#messages tr", has_text="Running ten minutes late")
+    row = page.locator("#messages tr", has_text="Stuck in traffic, twelve minutes late")
     row.locator("summary", has_text="Reply").click()
     row.get_by_label("Your reply").fill("No problem, see you soon.")
     row.get_by_role("button", name="Send reply").click()
     expect(page.locator(".flash")).to_contain_text("Reply sent.")
-    expect(page.locator("#messages tr", has_text="Running ten minutes late")).to_contain_text(
-        "Replied: No problem, see you soon."
-    )
+    expect(
+        page.locator("#messages tr", has_text="Stuck in traffic, twelve minutes late")
+    ).to_contain_text("Replied: No problem, see you soon.")
     # What Twilio was asked (the dev fake's request log, numbers masked there).
     log = requests.get(cg.gw.env["TWILIO_API_BASE"] + "/_dev/log", timeout=5).json()
     replies = [e for e in log if e["path"].endswith("/Messages.json")]
