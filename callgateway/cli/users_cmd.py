@@ -82,6 +82,7 @@ def _sessions(change: accounts.Change) -> str:
 def _line(account: accounts.Account) -> str:
     return "\t".join(
         [account.email, account.role, account.scope, "active" if account.active else "disabled"]
+        + (["totp"] if account.totp else [])
     )
 
 
@@ -97,7 +98,13 @@ def list_(as_json: bool) -> None:
         click.echo(
             json.dumps(
                 [
-                    {"email": a.email, "role": a.role, "clinics": a.clinics, "active": a.active}
+                    {
+                        "email": a.email,
+                        "role": a.role,
+                        "clinics": a.clinics,
+                        "active": a.active,
+                        "totp": a.totp,
+                    }
                     for a in found
                 ],
                 indent=2,
@@ -167,3 +174,12 @@ def set_phone(email: str, phone: str) -> None:
     change = _run(lambda: accounts.set_phone(services(), email, number, actor("users set-phone")))
     shown = mask(number) if number else "none"
     click.echo(f"phone for {change.account.email}: {shown}")
+
+
+@users_group.command("reset-totp")
+@email_option
+def reset_totp(email: str) -> None:
+    """Forget a user's authenticator (a lost phone); they set up a new one at sign-in."""
+    change = _run(lambda: accounts.reset_totp(services(), email, actor("users reset-totp")))
+    verb = "sign-in code removed for" if change.changed else "no sign-in code set for"
+    click.echo(f"{verb} {change.account.email}{_sessions(change)}")

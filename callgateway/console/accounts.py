@@ -36,6 +36,7 @@ class Account:
     active: bool
     scope: str
     phone: str | None = None
+    totp: bool = False
 
     @classmethod
     def of(cls, user: StaffUser) -> Account:
@@ -47,6 +48,7 @@ class Account:
             bool(user.active),
             users.scope_label(user),
             user.phone,
+            bool(user.totp_secret),
         )
 
 
@@ -124,6 +126,18 @@ def set_phone(svc: Services, email: str, phone: str | None, actor: str) -> Chang
             _audit(svc, db, actor, "user.set-phone", user)
         account = Account.of(user)
     return Change(account, changed, 0)
+
+
+def reset_totp(svc: Services, email: str, actor: str) -> Change:
+    """Forget the user's authenticator (a lost phone); their sessions end."""
+    with svc.db.session() as db:
+        user = users.find(db, email)
+        changed = user.totp_secret is not None
+        user.totp_secret, user.totp_last_step = None, None
+        if changed:
+            _audit(svc, db, actor, "user.reset-totp", user)
+        account = Account.of(user)
+    return Change(account, changed, _end_sessions(svc, account.id) if changed else 0)
 
 
 def _audit(

@@ -58,6 +58,45 @@ WHY = {
 }
 
 
+# Reminders: their status and why one was skipped, cancelled or failed, in words.
+REMINDER_STATUSES = {
+    "scheduled": "Scheduled",
+    "sent": "Sent",
+    "skipped": "Not sent",
+    "cancelled": "Cancelled",
+    "failed": "Failed",
+    "delivered": "Delivered",
+}
+REMINDER_REASONS = {
+    "booked-inside-window": "booked too close to the appointment for a reminder",
+    "quiet-hours": "it would have gone out in quiet hours",
+    "appointment-moved": "the appointment was moved",
+    "appointment-cancelled": "the appointment was cancelled",
+    "config-changed": "the clinic's reminder settings changed",
+    "opted-out": "the patient has opted out",
+    "opted-out-at-twilio": "the patient texted STOP (Twilio refused it)",
+    "consent-unavailable": "consent could not be checked, so nothing was sent",
+    "anonymous-caller": "no number to send to",
+    "unknown-clinic": "the clinic is no longer configured",
+    "undelivered": "the phone network could not deliver it",
+}
+
+
+def waited(minutes: int) -> str:
+    minutes = max(0, int(minutes))
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def reminder_reason(reason: str | None) -> str:
+    if not reason:
+        return ""
+    if reason.startswith("twilio-"):
+        return f"Twilio refused it (error {reason.removeprefix('twilio-')})"
+    return REMINDER_REASONS.get(reason, reason.replace("-", " "))
+
+
 def local_time(
     value: datetime | None, clinic_id: str | None = None, fmt: str = "%a %d %b, %H:%M"
 ) -> str:
@@ -107,4 +146,7 @@ def register(app: Flask) -> None:
         handler_label=lambda v: HANDLERS.get(v or "", v or NONE),
         kind_label=lambda v: KINDS.get(v or "", v or NONE),
         why_label=lambda v: WHY.get(v or "", v or NONE),
+        reminder_status=lambda v: REMINDER_STATUSES.get(v or "", (v or NONE).capitalize()),
+        reminder_reason=reminder_reason,
+        waited=waited,
     )

@@ -151,8 +151,11 @@ def outbound_checkins_alerts(schedule_id: int) -> tuple[str, int] | Response:
 
 @bp.post("/outbound/checkins/<int:schedule_id>/delete")
 @login_required
-def outbound_checkins_delete(schedule_id: int) -> Response:
+def outbound_checkins_delete(schedule_id: int) -> Response | str:
     row = _owned(schedule_id)
+    if request.form.get("confirm") != "yes":
+        # Deleting stops a patient's check-in calls: one click is not enough.
+        return render_template("outbound/checkin_delete.html", schedule=row)
     checkins.delete_schedule(services(), row.id, row.clinic_id)
     _audit("console.checkins.delete", row.clinic_id, row.phone, row.id)
     flash("Schedule deleted.", "info")

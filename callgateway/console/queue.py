@@ -7,13 +7,15 @@ from urllib.parse import urlsplit
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
+from sqlalchemy.orm import Session
 
+from callgateway.agent import intents
 from callgateway.console.access import me, require_clinic, services, visible_ids
 from callgateway.console.blueprint import bp
 from callgateway.console.queries import work as queries
 from callgateway.db.models import WorkItem
 
-LIVE_KINDS = ("escalation", "callback")
+LIVE_KINDS = queries.QUEUE_KINDS
 LIVE_STATUSES = ("open", "claimed")
 POLL_SECONDS = 5
 DONE_SHOWN = timedelta(hours=24)  # finished items stay listed this long
@@ -35,7 +37,35 @@ def queue() -> str:
     with svc.db.session() as db:
         live = queries.items(db, ids, LIVE_STATUSES, LIVE_KINDS)
         done = queries.recent_items(db, ids, ("done",), LIVE_KINDS, since=svc.clock() - DONE_SHOWN)
-    return render_template("console/queue.html", live=live, done=done, poll_seconds=POLL_SECONDS)
+        context = _wanted(db, live)
+    return render_template(
+        "console/queue.html",
+        live=live,
+        done=done,
+        poll_seconds=POLL_SECONDS,
+        wanted=context,
+        now=svc.clock(),
+    )
+
+
+INTENTS = {
+    "book": "Book an appointment",
+    "move": "Move an appointment",
+    "cancel": "Cancel an appointment",
+    "availability": "Ask about free times",
+    "hours": "Ask about opening hours",
+}
+
+
+def _wanted(db: Session, live: list[tuple[WorkItem, str | None]]) -> dict[str, tuple[str, str]]:
+    """Per call: what the caller wanted (the first request the agent recognised) and the
+    last thing they said, from the transcript."""
+    lines = queries.caller_lines(db, [item.call_sid for item, _ in live])
+    out: dict[str, tuple[str, str]] = {}
+    for call_sid, said in lines.items():
+        found = next((i for i in map(intents.intent, said) if i), None)
+        out[call_sid] = (INTENTS.get(found or "", ""), said[-1])
+    return out
 
 
 @bp.get("/queue/rows")
@@ -43,9 +73,17 @@ def queue() -> str:
 def queue_rows() -> Response:
     """The queue's rows alone, for the page's poller: new work shows without a reload."""
     ids = visible_ids()
-    with services().db.session() as db:
+    svc = services()
+    with svc.db.session() as db:
         live = queries.items(db, ids, LIVE_STATUSES, LIVE_KINDS)
-    body = render_template("console/_queue_rows.html", live=live, back=url_for("console.queue"))
+        context = _wanted(db, live)
+    body = render_template(
+        "console/_queue_rows.html",
+        live=live,
+        back=url_for("console.queue"),
+        wanted=context,
+        now=svc.clock(),
+    )
     response = Response(body, mimetype="text/html")
     response.headers["X-Open-Count"] = str(sum(1 for item, _ in live if item.status == "open"))
     return response

@@ -56,11 +56,35 @@ def _forbidden(_error: Exception) -> tuple[str, int]:
     ), 403
 
 
-@bp.errorhandler(404)
-def _not_found(_error: Exception) -> tuple[str, int]:
+@bp.app_errorhandler(404)
+def _not_found(error: Exception) -> tuple[str, int] | Exception:
+    """The console's own page for any unknown address under /console (not a bare 404)."""
+    if not request.path.startswith("/console"):
+        return error
     return render_template(
-        "console/error.html", title="Not found", message="There is nothing at this address."
+        "console/error.html",
+        title="Not found",
+        message="There is nothing at this address. It may have been mistyped, or the record "
+        "may have passed its retention date and been deleted.",
     ), 404
+
+
+@bp.app_errorhandler(500)
+def _server_error(error: Exception) -> tuple[str, int] | Exception:
+    """Something broke: say so in the console's words, with no detail (the log has it,
+    without patient data). If even the page cannot be drawn (the database is down), a line
+    of text."""
+    if not request.path.startswith("/console"):
+        return error
+    try:
+        return render_template(
+            "console/error.html",
+            title="Something went wrong",
+            message="The console could not do that just now. Try again in a minute, and tell "
+            "your administrator if it keeps happening.",
+        ), 500
+    except Exception:  # the error page must not fail in turn
+        return "Something went wrong in the console. Try again in a minute.", 500
 
 
 @bp.app_context_processor

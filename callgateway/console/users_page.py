@@ -11,7 +11,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from callgateway.console import accounts, users
+from callgateway.console import accounts, second_factor, users
 from callgateway.console.access import me, require_admin, services
 from callgateway.console.blueprint import bp
 from callgateway.phone import InvalidNumber, country_of, parse_typed
@@ -21,8 +21,11 @@ from callgateway.phone import InvalidNumber, country_of, parse_typed
 @login_required
 def users_page() -> str:
     require_admin()
+    with services().db.session() as db:
+        requiring = second_factor.requiring_clinics(db)
     return render_template(
         "console/users.html",
+        requiring=requiring,
         accounts=accounts.listing(services()),
         roles=users.ROLES,
         min_password=users.MIN_PASSWORD,
@@ -117,4 +120,43 @@ def user_phone(user_id: int) -> Response:
         return _back()
     accounts.set_phone(services(), account.email, number, me().actor)
     flash(f"Phone for {account.email} {'saved' if number else 'removed'}.", "info")
+    return _back()
+
+
+@bp.post("/clinics/<clinic_id>/totp")
+@login_required
+def clinic_totp(clinic_id: str) -> Response:
+    """Require (or stop requiring) a second factor of everyone who sees this clinic."""
+    require_admin()
+    svc = services()
+    clinic = svc.directory.by_id(clinic_id)
+    if clinic is None:
+        abort(404)
+    required = request.form.get("required") == "1"
+    with svc.db.session() as db:
+        second_factor.set_required(db, clinic.id, required, svc.clock())
+        svc.audit.record(
+            db,
+            actor=me().actor,
+            action="clinic.require-totp" if required else "clinic.allow-no-totp",
+            clinic_id=clinic.id,
+        )
+    if required:
+        flash(
+            f"{clinic.name}: a sign-in code is now required. Its staff set one up at their "
+            "next sign-in.",
+            "info",
+        )
+    else:
+        flash(f"{clinic.name}: a sign-in code is no longer required.", "info")
+    return _back()
+
+
+@bp.post("/users/<int:user_id>/totp/reset")
+@login_required
+def user_totp_reset(user_id: int) -> Response:
+    """A lost phone: the user sets up a new code at their next sign-in (if required)."""
+    account = _account(user_id)
+    accounts.reset_totp(services(), account.email, me().actor)
+    flash(f"Sign-in code removed for {account.email}; their sessions have ended.", "info")
     return _back()

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -72,6 +73,7 @@ class ClinicState(Base):
     clinic_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
+    require_totp: Mapped[bool] = mapped_column(Boolean, default=False)  # for its staff
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -267,6 +269,8 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     phone: Mapped[str | None] = mapped_column(String(32))  # rung first when they call back
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # a code works once
 
 
 class StaffCallback(Retained, Base):

@@ -10,6 +10,7 @@ checks whichever of the two paths the clock chose.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -367,8 +368,13 @@ def test_front_desk_reads_a_booking_calls_story_and_plays_a_voicemail_from_its_c
     expect(page.locator("#transcript")).to_contain_text("can I speak to someone")
     page.get_by_role("button", name=re.compile("Play the voicemail")).click()
     expect(page.locator("#recordings audio")).to_have_count(1)
-    # The browser loads the audio through the presigned link, under the page's CSP.
-    page.wait_for_function("document.querySelector('audio').readyState >= 1", timeout=15_000)
+    # The browser loads the audio through the presigned link, under the page's CSP. Polled
+    # from here: wait_for_function's own polling evaluates strings, which that CSP forbids.
+    deadline = time.monotonic() + 15
+    ready = "document.querySelector('#recordings audio').readyState"
+    while page.evaluate(ready) < 1:
+        assert time.monotonic() < deadline, "the audio did not load"
+        page.wait_for_timeout(100)
     assert count(cg, plays) == plays_before + 1
     page.screenshot(path=str(artifacts / "console-call-page-voicemail.png"), full_page=True)
 
@@ -394,20 +400,20 @@ def test_front_desk_answers_a_text_and_is_told_why_not_for_a_number_that_texted_
 ) -> None:
     cg = console_gateway
     late, stopped = "+447700900558", "+447700900559"  # numbers of this test alone
-    cg.gw.cli("sms", "--to", CLINIC_UK, "--from", late, "Running ten minutes late")
+    cg.gw.cli("sms", "--to", CLINIC_UK, "--from", late, "Stuck in traffic, twelve minutes late")
     cg.gw.cli("sms", "--to", CLINIC_UK, "--from", stopped, "Is parking free?")
     cg.gw.cli("sms", "--to", CLINIC_UK, "--from", stopped, "STOP")
     page = open_browser()
     sign_in(page, cg, RIVERSIDE_STAFF, "/messages?show=all")
 
-    row = page.locator("#messages tr", has_text="Running ten minutes late")
+    row = page.locator("#messages tr", has_text="Stuck in traffic, twelve minutes late")
     row.locator("summary", has_text="Reply").click()
     row.get_by_label("Your reply").fill("No problem, see you soon.")
     row.get_by_role("button", name="Send reply").click()
     expect(page.locator(".flash")).to_contain_text("Reply sent.")
-    expect(page.locator("#messages tr", has_text="Running ten minutes late")).to_contain_text(
-        "Replied: No problem, see you soon."
-    )
+    expect(
+        page.locator("#messages tr", has_text="Stuck in traffic, twelve minutes late")
+    ).to_contain_text("Replied: No problem, see you soon.")
     # What Twilio was asked (the dev fake's request log, numbers masked there).
     log = requests.get(cg.gw.env["TWILIO_API_BASE"] + "/_dev/log", timeout=5).json()
     replies = [e for e in log if e["path"].endswith("/Messages.json")]
@@ -471,3 +477,105 @@ def test_front_desk_calls_a_patient_back_from_the_call_page(
     page.reload()
     expect(page.locator("#callbacks")).to_contain_text("spoke to the patient")
     page.screenshot(path=str(artifacts / "console-call-back.png"), full_page=True)
+
+
+def test_an_admin_requires_a_sign_in_code_and_disables_a_leaver(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    open_browser: Callable[..., Any],  # noqa: F811
+    artifacts: Path,  # noqa: F811
+) -> None:
+    import pyotp
+
+    from callgateway.console import second_factor
+
+    cg = console_gateway
+    admin, enrolling, leaver = "admin@group.example", "nurse@spree.example", "leaver@spree.example"
+    for email, args in (
+        (admin, ["--all", "--role", "admin"]),
+        (enrolling, ["--clinic", "spree-hausarzt"]),
+        (leaver, ["--clinic", "spree-hausarzt"]),
+    ):
+        added = cg.gw.cli("users", "add", "--email", email, *args, stdin=PASSWORD + "\n")
+        assert added.returncode == 0 or "already exists" in added.stderr, added.stderr
+    try:
+        boss = open_browser()
+        sign_in(boss, cg, admin, "/users")
+        require = "Require a sign-in code at Hausarztpraxis an der Spree"
+        boss.get_by_role("button", name=require).click()
+        expect(boss.locator(".flash")).to_contain_text("a sign-in code is now required")
+
+        # A Spree nurse signs in: password, then sets up the authenticator and types its code.
+        nurse = open_browser(PHONE)
+        nurse.goto(cg.console + "/queue")
+        nurse.get_by_label("Email").fill(enrolling)
+        nurse.get_by_label("Password").fill(PASSWORD)
+        nurse.get_by_role("button", name="Sign in").click()
+        expect(nurse.get_by_role("heading", name="Set up your sign-in code")).to_be_visible()
+        secret = nurse.locator("#totp-secret").inner_text().replace(" ", "")
+        nurse.screenshot(path=str(artifacts / "console-totp-enrol-phone.png"), full_page=True)
+        nurse.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+        nurse.get_by_role("button", name="Finish set-up and sign in").click()
+        expect(nurse).to_have_url(cg.console + "/queue")
+
+        # A leaver, signed in elsewhere, is disabled by the admin and is out at once.
+        gone = open_browser()
+        gone.goto(cg.console + "/queue")
+        gone.get_by_label("Email").fill(leaver)
+        gone.get_by_label("Password").fill(PASSWORD)
+        gone.get_by_role("button", name="Sign in").click()
+        expect(gone.get_by_role("heading", name="Set up your sign-in code")).to_be_visible()
+        gone.get_by_label("Code").fill(
+            pyotp.TOTP(gone.locator("#totp-secret").inner_text().replace(" ", "")).now()
+        )
+        gone.get_by_role("button", name="Finish set-up and sign in").click()
+        expect(gone).to_have_url(cg.console + "/queue")
+        boss.reload()
+        boss.get_by_role("button", name=f"Disable {leaver}").click()
+        expect(boss.locator(".flash")).to_contain_text("is disabled and signed out everywhere")
+        boss.screenshot(path=str(artifacts / "console-users.png"), full_page=True)
+        gone.reload()
+        expect(gone).to_have_url(re.compile(r"/console/login\?next="))
+    finally:
+        with cg.services.db.session() as db:
+            second_factor.set_required(db, "spree-hausarzt", False, datetime.now(UTC))
+
+
+def test_the_badge_and_tab_title_follow_the_queue_and_an_ended_session_says_so(
+    console_gateway: ConsoleGateway,  # noqa: F811
+    open_browser: Callable[..., Any],  # noqa: F811
+    artifacts: Path,  # noqa: F811
+) -> None:
+    from callgateway.console import sessions
+    from callgateway.db.models import StaffUser
+
+    cg = console_gateway
+    page = open_browser()
+    sign_in(page, cg, RIVERSIDE_STAFF, "/queue")
+    open_now = int(page.locator("#open-count").inner_text())
+    cg.gw.cli(
+        "call", "--to", CLINIC_UK, "--from", "+447700900560", "--dial", "no-answer",
+        stdin="can I speak to someone\n1\n",
+    )  # fmt: skip
+    with cg.services.db.session() as session:
+        waiting = session.scalar(
+            select(func.count()).where(
+                WorkItem.clinic_id == "riverside-physio",
+                WorkItem.status == "open",
+                WorkItem.kind.in_(("escalation", "callback")),
+            )
+        )
+    assert waiting is not None and waiting > open_now
+    expect(page.locator("#open-count")).to_have_text(str(waiting))
+    expect(page).to_have_title(re.compile(rf"^\({waiting}\) Queue"))
+    # The session ends behind the page's back (idle, the day's cap, disabled...).
+    with cg.services.db.session() as session:
+        user_id = session.scalars(
+            select(StaffUser.id).where(StaffUser.email == RIVERSIDE_STAFF)
+        ).one()
+    sessions.end_all(cg.services.redis, user_id)
+    banner = page.locator("#signed-out")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("You have been signed out")
+    page.screenshot(path=str(artifacts / "console-signed-out.png"), full_page=True)
+    banner.get_by_role("link", name="Sign in again").click()
+    expect(page).to_have_url(re.compile(r"/console/login"))

@@ -205,9 +205,28 @@ def test_forms_without_the_csrf_token_are_refused(svc: Services) -> None:
     add_user(svc, "amy@riverside.example", ["riverside-physio"])
     b = browser(svc)
     b.login("amy@riverside.example")
-    response = b.post(f"/console/outbound/checkins/{schedule_id}/delete", csrf=False)
+    response = b.post(
+        f"/console/outbound/checkins/{schedule_id}/delete", {"confirm": "yes"}, csrf=False
+    )
     assert response.status_code == 400
     assert len(schedules(svc)) == 1
+
+
+def test_deleting_a_schedule_asks_first_and_deletes_only_when_confirmed(svc: Services) -> None:
+    schedule_id = missed_check_in(svc)
+    add_user(svc, "amy@riverside.example", ["riverside-physio"])
+    b = browser(svc)
+    b.login("amy@riverside.example")
+    page = b.text("/console/outbound/checkins")
+    assert f"/console/outbound/checkins/{schedule_id}/delete" in page
+    asked = b.post(f"/console/outbound/checkins/{schedule_id}/delete")
+    body = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "Delete this check-in schedule?" in body
+    assert "+447700900123" not in body and "No, keep it" in body
+    assert len(schedules(svc)) == 1
+    done = b.post(f"/console/outbound/checkins/{schedule_id}/delete", {"confirm": "yes"})
+    assert done.status_code == 303
+    assert schedules(svc) == []
 
 
 def test_upcoming_reminders_page_lists_only_my_clinics(svc: Services) -> None:
@@ -235,6 +254,32 @@ def test_upcoming_reminders_page_lists_only_my_clinics(svc: Services) -> None:
     page = amy.text("/console/outbound/reminders")
     assert "Tue 09 Jun, 14:00" in page and "+44******0123" in page
     assert "+44******0123" not in bob.text("/console/outbound/reminders")
+
+
+def test_a_skipped_reminder_says_why_in_words_not_codes(svc: Services) -> None:
+    from callgateway.booking import appointments
+    from callgateway.outbound import reminders
+
+    svc.clock = fixed(datetime(2037, 6, 10, 9, 0, tzinfo=UTC))
+    clinic = svc.directory.by_id("riverside-physio")
+    with svc.db.session() as s:
+        appt = appointments.book(
+            s,
+            svc.config,
+            clinic,
+            phone=PATIENT,
+            type_id="initial",
+            start=datetime(2037, 6, 10, 11, 0, tzinfo=UTC),  # two hours away
+            now=svc.clock(),
+        )
+    reminders.on_appointment_changed(svc, appt.id)
+    add_user(svc, "amy@riverside.example", ["riverside-physio"])
+    amy = browser(svc)
+    amy.login("amy@riverside.example")
+    page = amy.text("/console/outbound/reminders")
+    assert "Not sent" in page
+    assert "booked too close to the appointment for a reminder" in page
+    assert "booked-inside-window" not in page and ">skipped<" not in page
 
 
 def test_daily_summary_page_shows_the_missed_check_in(svc: Services) -> None:

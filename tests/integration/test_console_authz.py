@@ -123,6 +123,7 @@ ROUTES = [
         "/console/outbound/checkins/<int:schedule_id>/delete",
         "POST",
         "/console/outbound/checkins/{schedule}/delete",
+        {"confirm": "yes"},
     ),
     Route("/console/calls/<int:call_id>", "GET", "/console/calls/{call}", audited=True),
     Route("/console/calls/sid/<call_sid>", "GET", "/console/calls/sid/{call_sid}", audited=True),
@@ -148,6 +149,19 @@ ROUTES = [
         audited=True,
     ),
     Route("/console/users", "GET", "/console/users", filtered=False, admin_only=True),
+    Route(
+        "/console/users/<int:user_id>/totp/reset",
+        "POST",
+        "/console/users/{user}/totp/reset",
+        admin_only=True,
+    ),
+    Route(
+        "/console/clinics/<clinic_id>/totp",
+        "POST",
+        "/console/clinics/{clinic}/totp",
+        {"required": "0"},
+        admin_only=True,
+    ),
     Route(
         "/console/users/<int:user_id>/phone",
         "POST",
@@ -178,7 +192,12 @@ ROUTES = [
     ),
 ]
 # Not about any clinic's data: signing in and out (covered in test_console.py).
-UNSCOPED = {"/console/login", "/console/logout", "/console/static/<path:filename>"}
+UNSCOPED = {
+    "/console/login",
+    "/console/login/code",
+    "/console/logout",
+    "/console/static/<path:filename>",
+}
 
 
 @pytest.fixture

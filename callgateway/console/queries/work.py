@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
-from callgateway.db.models import StaffUser, WorkItem
+from callgateway.db.models import CallTurn, StaffUser, WorkItem
 
 
 def _with_claimer(
@@ -51,12 +51,21 @@ def recent_items(
     return [(item, email) for item, email in db.execute(stmt)]
 
 
+# What the queue lists (voicemails have their own page): the badge counts the same rows.
+QUEUE_KINDS = ("escalation", "callback")
+
+
 def open_count(db: Session, clinic_ids: list[str]) -> int:
-    """How many items at these clinics nobody has claimed yet."""
+    """How many queue items at these clinics nobody has claimed yet: the rows the queue
+    shows as open, and the same number as its poller's X-Open-Count."""
     stmt = (
         select(func.count())
         .select_from(WorkItem)
-        .where(WorkItem.clinic_id.in_(clinic_ids), WorkItem.status == "open")
+        .where(
+            WorkItem.clinic_id.in_(clinic_ids),
+            WorkItem.status == "open",
+            WorkItem.kind.in_(QUEUE_KINDS),
+        )
     )
     return db.scalar(stmt) or 0
 
@@ -101,3 +110,19 @@ def finish(db: Session, item_id: int, done_by: int, now: datetime) -> bool:
         .values(status="done", claimed_by=done_by, updated_at=now)
     )
     return bool(db.execute(stmt).rowcount)
+
+
+def caller_lines(db: Session, call_sids: list[str]) -> dict[str, list[str]]:
+    """What each caller said on these calls, in order (silence and key presses left out)."""
+    if not call_sids:
+        return {}
+    stmt = (
+        select(CallTurn.call_sid, CallTurn.text)
+        .where(CallTurn.call_sid.in_(call_sids), CallTurn.role == "caller")
+        .order_by(CallTurn.call_sid, CallTurn.seq)
+    )
+    found: dict[str, list[str]] = {}
+    for call_sid, text in db.execute(stmt):
+        if text and not text.startswith("["):
+            found.setdefault(call_sid, []).append(text)
+    return found

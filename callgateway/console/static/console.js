@@ -11,6 +11,32 @@
     var url = table.getAttribute("data-poll");
     var every = Math.max(2, parseInt(table.getAttribute("data-poll-seconds"), 10) || 5) * 1000;
     var busy = false;
+    var stopped = false;
+    var timer = null;
+    var baseTitle = document.title.replace(/^\(\d+\) /, "");
+
+    // The open count, from the rows response's X-Open-Count: the nav badge and the tab title.
+    function showCount(raw) {
+      var n = parseInt(raw, 10);
+      if (isNaN(n)) return;
+      var badge = document.getElementById("open-count");
+      if (badge) {
+        badge.textContent = String(n);
+        badge.setAttribute("aria-label", n + " open");
+        badge.hidden = n === 0;
+      }
+      document.title = (n ? "(" + n + ") " : "") + baseTitle;
+    }
+
+    // The session ended (idle too long, the day's cap, signed out elsewhere, disabled):
+    // say so instead of leaving a list that silently stopped changing.
+    function signedOut() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      var banner = document.getElementById("signed-out");
+      if (banner) banner.hidden = false;
+      table.classList.add("stale");
+    }
 
     function ids(root) {
       var out = {};
@@ -19,11 +45,16 @@
     }
 
     function poll() {
-      if (busy || document.hidden) return;
+      if (busy || stopped || document.hidden) return;
       busy = true;
       fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (r) {
-          if (r.redirected || !r.ok) throw new Error("signed out or unavailable");
+          if ((r.redirected && r.url.indexOf("/console/login") !== -1) || r.status === 401) {
+            signedOut();
+            throw new Error("signed out");
+          }
+          if (!r.ok) throw new Error("unavailable");
+          showCount(r.headers.get("X-Open-Count"));
           return r.text();
         })
         .then(function (html) {
@@ -45,7 +76,7 @@
         .catch(function () { /* try again at the next tick */ })
         .then(function () { busy = false; });
     }
-    setInterval(poll, every);
+    timer = setInterval(poll, every);
     document.addEventListener("visibilitychange", poll);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

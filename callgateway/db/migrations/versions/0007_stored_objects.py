@@ -5,8 +5,8 @@ a key made from the ref) and each check-in schedule's recorded message. Their re
 in the database (it is the clinic's, in the config): the sweep looks it up. Neither they nor
 the recordings stored before have a version id: the sweep lists their versions first.
 
-Revision ID: 0006_stored_objects
-Revises: 0005_staff_callbacks
+Revision ID: 0007_stored_objects
+Revises: 0006_totp
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_stored_objects"
-down_revision: str | None = "0005_staff_callbacks"
+revision: str = "0007_stored_objects"
+down_revision: str | None = "0006_totp"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
