@@ -20,6 +20,7 @@ def test_the_procfile_web_process_is_gthread_with_the_threads_serve_uses() -> No
     assert shape == [
         *("-c", "python:callgateway.ops.gunicorn_conf"),  # the metrics' multiprocess hooks
         *("--worker-class", "gthread", "--threads", str(THREADS)),
+        *("--logger-class", "callgateway.cli.serve_cmd.JsonLogger"),  # one JSON log stream
     ]
 
 
