@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from callgateway.calls import escalation
 from callgateway.config.directory import is_open
+from callgateway.console.queue import POLL_SECONDS
 from callgateway.db.models import Appointment, AuditEntry, Recording, WorkItem
 from callgateway.phone import mask
 from tests.support.console_browser import (  # noqa: F401  (fixtures)
@@ -565,8 +566,10 @@ def test_the_badge_and_tab_title_follow_the_queue_and_an_ended_session_says_so(
             )
         )
     assert waiting is not None and waiting > open_now
-    expect(page.locator("#open-count")).to_have_text(str(waiting))
-    expect(page).to_have_title(re.compile(rf"^\({waiting}\) Queue"))
+    # The page polls every POLL_SECONDS: give each change two polls and a slow response.
+    polled = (2 * POLL_SECONDS + 5) * 1000
+    expect(page.locator("#open-count")).to_have_text(str(waiting), timeout=polled)
+    expect(page).to_have_title(re.compile(rf"^\({waiting}\) Queue"), timeout=polled)
     # The session ends behind the page's back (idle, the day's cap, disabled...).
     with cg.services.db.session() as session:
         user_id = session.scalars(
@@ -574,7 +577,7 @@ def test_the_badge_and_tab_title_follow_the_queue_and_an_ended_session_says_so(
         ).one()
     sessions.end_all(cg.services.redis, user_id)
     banner = page.locator("#signed-out")
-    expect(banner).to_be_visible()
+    expect(banner).to_be_visible(timeout=polled)
     expect(banner).to_contain_text("You have been signed out")
     page.screenshot(path=str(artifacts / "console-signed-out.png"), full_page=True)
     banner.get_by_role("link", name="Sign in again").click()
